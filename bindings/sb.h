@@ -1,0 +1,138 @@
+/*
+** sb.h — internal header of the Lua bindings (prefix sb_). Every l_*.c file
+** includes it. The public embedding API is strand.h.
+*/
+#ifndef SB_H
+#define SB_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "../runtime/srt.h"
+
+/* ---- shared object types: one id per kind of handle ----------------------- */
+enum {
+  SB_T_NONE = 0,
+  SB_T_THREAD,
+  SB_T_LOCK,
+  SB_T_RLOCK,
+  SB_T_SEMAPHORE,
+  SB_T_EVENT,
+  SB_T_CONDITION,
+  SB_T_BARRIER,
+  SB_T_QUEUE,
+  SB_T_CONN,
+  SB_T_PROCESS,
+  SB_T_VALUE,
+  SB_T_ARRAY,
+  SB_T_DICT,
+  SB_T_LIST,
+  SB_T_NAMESPACE,
+  SB_T_SHM,
+  SB_T_POOL,
+  SB_T_FUTURE,
+  SB_T_EXECUTOR,
+  SB_T_ASYNCRESULT,
+  SB_T_GENERIC1, /* spare ids for later kinds */
+  SB_T_GENERIC2,
+  SB_T_GENERIC3,
+  SB_T_GENERIC4,
+  SB_T_COUNT
+};
+
+/* A kind of handle: its metatable is made lazily, the first time a state
+** pushes one, so opening strand in a new worker state stays cheap. */
+typedef struct sb_type {
+  uint32_t id;
+  const char *name;          /* metatable name, e.g. "strand.Lock" */
+  const luaL_Reg *methods;   /* obj:method(...) */
+  const luaL_Reg *getters;   /* obj.field; function(L) with the userdata at 1 */
+  const luaL_Reg *setters;   /* obj.field = v; userdata at 1, value at 3 */
+  lua_CFunction close;       /* __close, or NULL */
+  lua_CFunction tostring;    /* __tostring, or NULL for "strand.X: 0x..." */
+  lua_CFunction len;         /* __len, or NULL */
+  srt_destroy_fn destroy;    /* runs when the last reference in the tree goes */
+} sb_type;
+
+void sb_register_type(const sb_type *t); /* at module open; idempotent */
+const sb_type *sb_type_of(uint32_t id);
+
+/* Push a handle for o, taking over one reference the caller owns. */
+void sb_push_handle(lua_State *L, srt_obj *o);
+/* Push a handle for o, adding a reference. */
+void sb_push_ref(lua_State *L, srt_obj *o);
+/* The object behind the handle at idx, or a Lua error naming the type. */
+void *sb_check(lua_State *L, int idx, uint32_t type);
+void *sb_test(lua_State *L, int idx, uint32_t type); /* NULL if not that type */
+srt_obj *sb_test_any(lua_State *L, int idx);          /* any strand handle */
+/* Allocate a new object in the arena or raise a MemoryError. */
+void *sb_new_obj(lua_State *L, uint32_t type, size_t size);
+void *sb_alloc(lua_State *L, size_t n); /* arena bytes or MemoryError */
+
+/* ---- errors ------------------------------------------------------------------ */
+/* strand errors are tables {kind=, message=, traceback=?, worker=?} with the
+** metatable "strand.Error" (__tostring gives "kind: message"). */
+int sb_error(lua_State *L, const char *kind, const char *fmt, ...);
+void sb_push_error(lua_State *L, const char *kind, const char *msg);
+/* Raise the error for a runtime result that is not SRT_OK (timeouts raise
+** only where the caller asks: see sb_wait_result). */
+int sb_raise_interrupt(lua_State *L);
+/* Convert a wait result: returns 1 on success (OK/OWNERDEAD), 0 on timeout,
+** raises on interrupt. */
+int sb_wait_result(lua_State *L, int r);
+/* Optional timeout argument in seconds -> deadline (nil/none: forever). */
+int64_t sb_opt_deadline(lua_State *L, int idx);
+
+/* ---- the codec ---------------------------------------------------------------- */
+/* Encode the n values at first..first+n-1 into one message. The bytes live in
+** a per-state scratch buffer valid until the next encode in this state;
+** `what` names the values in error messages ("args", "item"). Raises a Lua
+** error naming the path of a value it cannot carry. On success the message
+** owns one reference to each strand handle inside it. */
+const char *sb_encode(lua_State *L, int first, int n, size_t *len, const char *what);
+/* The same, copied into a fresh arena block (freed with srt_free). */
+void *sb_encode_arena(lua_State *L, int first, int n, size_t *len, const char *what);
+/* Encode leniently: values that cannot be sent become nil (globals copy). */
+const char *sb_encode_lenient(lua_State *L, int first, int n, size_t *len);
+/* Decode a message: pushes its values and returns how many. Bytes that did
+** not come from the codec raise a clean error. Handles get new references. */
+int sb_decode(lua_State *L, const char *p, size_t len);
+/* Drop the references a message owns (when its bytes are discarded). */
+void sb_codec_release(const void *p, size_t len);
+/* Free an arena message: release its references, then the block. */
+void sb_msg_free(void *p, size_t len);
+
+/* ---- states and threads ---------------------------------------------------- */
+/* A fresh worker state: standard libraries, strand as global and in
+** package.loaded, the creator's package.path/cpath, and the host's init hook.
+** Returns NULL when out of memory. */
+lua_State *sb_new_state(const char *path, const char *cpath);
+/* Run fn at -1 under pcall with a traceback handler; on failure leaves an
+** error value (strand.Error with traceback) on the stack and returns != 0. */
+int sb_pcall_traceback(lua_State *L, int nargs, int nresults);
+/* Make the error at the top a strand.Error with traceback and worker name. */
+void sb_install_interrupt_hook(lua_State *L);
+/* Name of the running thread or process, for error reports. */
+const char *sb_current_name(lua_State *L);
+
+/* Opening pieces of the module: each adds its functions to the table at -1. */
+void sb_open_codec(lua_State *L);
+void sb_open_thread(lua_State *L);
+void sb_open_sync(lua_State *L);
+void sb_open_process(lua_State *L);
+void sb_open_queue(lua_State *L);
+void sb_open_pipe(lua_State *L);
+void sb_open_shared(lua_State *L);
+void sb_open_pool(lua_State *L);
+void sb_open_futures(lua_State *L);
+
+/* End-of-program work for the CLI and strand_shutdown: join non-daemon
+** threads and processes, end daemon ones. */
+void sb_threads_shutdown(int cancel_all);
+void sb_processes_shutdown(int kill_all);
+
+/* Set a field of the table at -1 to a function. */
+#define sb_setfn(L, name, fn) (lua_pushcfunction(L, fn), lua_setfield(L, -2, name))
+
+#endif

@@ -1,0 +1,149 @@
+/*
+** srt.h — the strand runtime: shared arena, process-shared synchronization,
+** thread contexts. No Lua in here: every piece can be used and tested from C.
+**
+** Everything that more than one thread or process touches lives in one
+** shared anonymous mapping (the arena) made before any fork, so it sits at the
+** same address in every process of the tree and plain pointers into it are
+** valid everywhere.
+*/
+#ifndef SRT_H
+#define SRT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+/* Results of blocking operations (0 is success). */
+enum {
+  SRT_OK = 0,
+  SRT_TIMEDOUT = 1,    /* the deadline passed */
+  SRT_INTERRUPTED = 2, /* the waiting thread was cancelled or got Ctrl-C */
+  SRT_OWNERDEAD = 3,   /* acquired, but the previous owner died holding it */
+  SRT_NOMEM = 4,       /* the arena is full */
+  SRT_EPERM = 5,       /* not owner / not held */
+  SRT_BROKEN = 6,      /* barrier broken, queue closed ... */
+};
+
+/* ---- time ---------------------------------------------------------------- */
+/* Deadlines are absolute CLOCK_MONOTONIC nanoseconds; SRT_FOREVER never comes. */
+#define SRT_FOREVER INT64_MAX
+int64_t srt_now_ns(void);
+int64_t srt_deadline(double timeout_s); /* timeout < 0 means forever */
+double srt_monotonic(void);
+double srt_walltime(void);
+
+/* ---- the arena ------------------------------------------------------------- */
+/* Map the arena (size 0: $STRAND_ARENA_MB or 4 GiB of address space, touched
+** lazily). Idempotent; must run before the first fork. Returns 0 or errno. */
+int srt_arena_init(size_t size);
+int srt_arena_ready(void);
+void *srt_alloc(size_t n);  /* NULL when the arena is full */
+void *srt_calloc(size_t n);
+void srt_free(void *p);
+size_t srt_alloc_size(const void *p); /* usable bytes of a block */
+int srt_in_arena(const void *p, size_t n);
+typedef struct srt_arena_stats {
+  size_t capacity, in_use, blocks;
+} srt_arena_stats;
+void srt_arena_stats_get(srt_arena_stats *st);
+
+/* ---- shared objects ------------------------------------------------------ */
+/* Every strand object starts with this header. Objects are reference counted
+** across the whole process tree; the last srt_decref runs the type's destroy
+** hook (function addresses are equal in forked children) and frees it. */
+#define SRT_OBJ_MAGIC 0x5374724fu /* 'StrO' */
+typedef struct srt_obj {
+  _Atomic uint32_t refs;
+  uint32_t magic;
+  uint32_t type;
+  uint32_t pad;
+} srt_obj;
+typedef void (*srt_destroy_fn)(srt_obj *o);
+#define SRT_MAX_TYPES 64
+void srt_type_register(uint32_t type, srt_destroy_fn destroy);
+void *srt_obj_new(uint32_t type, size_t size); /* zeroed, refs = 1 */
+void srt_incref(srt_obj *o);
+void srt_decref(srt_obj *o);
+/* Validate a pointer that came from outside (decoded bytes): 1 if it is a live
+** object of that type inside the arena. */
+int srt_obj_valid(const srt_obj *o, uint32_t type);
+/* A process-wide counter in the arena (names like Thread-N, Process-N). */
+uint64_t srt_counter_next(int which);
+enum { SRT_CNT_THREAD, SRT_CNT_PROCESS, SRT_CNT_POOL, SRT_CNT_GENERIC, SRT_CNT_MAX };
+
+/* ---- thread contexts: who waits, and how to interrupt them --------------- */
+/* One per thread that runs strand code, in the arena so another process can
+** find and interrupt it. */
+enum { SRT_INT_NONE = 0, SRT_INT_CANCEL = 1, SRT_INT_KEYBOARD = 2 };
+typedef struct srt_tctx {
+  _Atomic int interrupt;  /* SRT_INT_* pending */
+  _Atomic int waiting;    /* inside a blocking wait */
+  pid_t pid;
+  pid_t tid;
+  const void *waiting_on; /* object being waited on, for deadlock reports */
+  int waiting_kind;
+} srt_tctx;
+srt_tctx *srt_self(void);                  /* this thread's ctx (made on demand) */
+void srt_set_self(srt_tctx *ctx);          /* adopt a ctx made by the spawner */
+srt_tctx *srt_tctx_new(void);              /* a fresh ctx in the arena */
+void srt_interrupt(srt_tctx *ctx, int why); /* set flag and wake its wait */
+int srt_take_interrupt(void);              /* consume this thread's flag */
+int srt_interrupt_pending(void);
+/* Install the no-op wake signal (without SA_RESTART) so interrupted waits
+** return; called by srt_arena_init. */
+void srt_signals_init(void);
+extern int srt_wake_signal;
+
+/* ---- futexes --------------------------------------------------------------- */
+/* Sleep while *addr == val, until woken, the deadline, or an interrupt.
+** Returns SRT_OK (woken or value changed: re-check), SRT_TIMEDOUT or
+** SRT_INTERRUPTED. Spurious returns are possible. */
+int srt_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline);
+void srt_futex_wake(_Atomic uint32_t *addr, int n);
+pid_t srt_gettid(void);
+int srt_pid_alive(pid_t pid);
+
+/* ---- internal mutex: robust, process-shared ------------------------------- */
+/* For strand's own short critical sections. A process killed inside one does
+** not hang the others: the next locker repairs and goes on. */
+typedef struct srt_mutex { pthread_mutex_t m; } srt_mutex;
+void srt_mutex_init(srt_mutex *m);
+int srt_mutex_lock(srt_mutex *m);    /* returns 1 if the previous owner had died */
+void srt_mutex_unlock(srt_mutex *m);
+void srt_mutex_destroy(srt_mutex *m);
+
+/* ---- condition: a futex sequence, so a dead waiter cannot break it ------- */
+typedef struct srt_cond { _Atomic uint32_t seq; _Atomic uint32_t waiters; } srt_cond;
+void srt_cond_init(srt_cond *c);
+/* Wait with m held; m is held again on return. Same results as futex_wait. */
+int srt_cond_wait(srt_cond *c, srt_mutex *m, int64_t deadline);
+void srt_cond_signal(srt_cond *c);
+void srt_cond_broadcast(srt_cond *c);
+
+/* ---- Lock and RLock ------------------------------------------------------- */
+/* A lock any thread of any process may take. Lock may be released by another
+** thread (as Python's); RLock only by its owner, recursively. A waiter notices
+** a holder whose process died and takes the lock with SRT_OWNERDEAD. */
+typedef struct srt_lock {
+  _Atomic uint32_t state;  /* 0 free, 1 held, 2 held with sleepers */
+  uint32_t recursive;
+  _Atomic uint64_t owner;  /* pid << 32 | tid of the holder, 0 when free */
+  uint32_t depth;          /* RLock recursion depth */
+  uint32_t pad;
+} srt_lock;
+void srt_lock_init(srt_lock *l, int recursive);
+/* deadline 0 means "don't block". SRT_OK, SRT_OWNERDEAD, SRT_TIMEDOUT,
+** SRT_INTERRUPTED. */
+int srt_lock_acquire(srt_lock *l, int64_t deadline);
+int srt_lock_release(srt_lock *l); /* SRT_OK or SRT_EPERM */
+int srt_lock_locked(const srt_lock *l);
+int srt_lock_is_owner(const srt_lock *l);
+/* Condition support: drop an RLock entirely, remembering depth; restore it. */
+uint32_t srt_lock_release_all(srt_lock *l);
+int srt_lock_acquire_restore(srt_lock *l, uint32_t depth, int64_t deadline);
+uint64_t srt_self_owner_id(void);
+
+#endif

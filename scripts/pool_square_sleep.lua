@@ -1,0 +1,14 @@
+-- Seed 000 (Q.2, "Example: Using multiprocessing.Pool"): squares of 1..8 on a
+-- pool of 4 worker processes, each task taking one second.
+local strand = strand or require "strand"
+
+local function compute_square(n)
+  strand.sleep(1) -- a time-consuming task
+  return n * n
+end
+
+local pool = strand.Pool{processes = 4}
+local results = pool:map(compute_square, {1, 2, 3, 4, 5, 6, 7, 8})
+print("[" .. table.concat(results, ", ") .. "]")
+pool:close()
+pool:join()

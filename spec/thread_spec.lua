@@ -1,0 +1,179 @@
+local strand = require "strand"
+local threading = strand.threading
+
+-- busted keeps a spec file's globals in its own environment (an __index
+-- function strand cannot list), so this one goes to _G, as a script's would.
+_G.spec_global_double = function(x) return x * 2 end
+
+describe("Thread", function()
+  it("runs a target with args and keeps its results", function()
+    local t = strand.Thread{target = function(a, b) return a + b, "done" end, args = {2, 3}}
+    assert.is_false(t:is_alive())
+    t:start()
+    assert.is_true(t:join(10))
+    assert.is_false(t:is_alive())
+    local s, d = t:result()
+    assert.equal(5, s); assert.equal("done", d)
+  end)
+
+  it("is reachable as strand.threading.Thread", function()
+    assert.equal(strand.Thread, threading.Thread)
+  end)
+
+  it("copies the script's globals into the worker", function()
+    local t = strand.Thread{target = function(x) return spec_global_double(x) end, args = {21}}
+    t:start(); t:join(10)
+    assert.equal(42, t:result())
+  end)
+
+  it("names threads like Python", function()
+    local function worker() end
+    local t = strand.Thread{target = worker}
+    assert.truthy(t.name:match("^Thread%-%d+ %(worker%)$"))
+    local u = strand.Thread{target = worker, name = "adder"}
+    assert.equal("adder", u.name)
+    u.name = "renamed"; assert.equal("renamed", u.name)
+  end)
+
+  it("refuses a second start and a join before start", function()
+    local t = strand.Thread{target = function() end}
+    assert.has_error(function() t:join() end, "cannot join thread before it is started")
+    t:start()
+    assert.has_error(function() t:start() end, "threads can only be started once")
+    t:join(10)
+  end)
+
+  it("checks its options", function()
+    assert.has_error(function() strand.Thread{target = 5} end)
+    assert.has_error(function() strand.Thread{args = 5} end)
+    assert.has_error(function() strand.Thread(5) end)
+  end)
+
+  it("refuses a target it cannot send, naming it", function()
+    local co = coroutine.create(print)
+    local t = strand.Thread{target = function() return co end}
+    local ok, err = pcall(t.start, t)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("cannot send a coroutine"))
+  end)
+
+  it("keeps the error of a failed thread and reports it", function()
+    local seen
+    local old = threading.excepthook
+    threading.excepthook = function(args) end -- silence the report
+    local t = strand.Thread{target = function() error("boom", 0) end, name = "failer"}
+    t:start(); t:join(10)
+    threading.excepthook = old
+    assert.is_true(strand.is_error(t.error))
+    assert.equal("boom", t.error.message)
+    assert.equal("failer", t.error.worker)
+    assert.truthy(t.error.traceback:find("stack traceback"))
+    local ok, err = pcall(t.result, t)
+    assert.is_false(ok); assert.equal("boom", err.message)
+  end)
+
+  it("join with a timeout returns false while running", function()
+    local t = strand.Thread{target = function() strand.sleep(0.3) end}
+    t:start()
+    assert.is_false(t:join(0.01))
+    assert.is_true(t:join(10))
+  end)
+
+  it("cancel stops a busy thread and runs its close handlers", function()
+    local t = strand.Thread{target = function()
+      local closed = false
+      local ok, err = pcall(function()
+        local _ <close> = setmetatable({}, {__close = function() closed = true end})
+        while true do end
+      end)
+      return closed, err.kind
+    end}
+    t:start()
+    assert.is_false(t:join(0.05))
+    assert.is_true(t:cancel())
+    assert.is_true(t:join(10))
+    local closed, kind = t:result()
+    assert.is_true(closed); assert.equal("Cancelled", kind)
+  end)
+
+  it("cancel wakes a thread blocked in sleep", function()
+    local t = strand.Thread{target = function() strand.sleep(1000) end}
+    t:start()
+    t:cancel()
+    assert.is_true(t:join(10))
+    assert.equal("Cancelled", t.error.kind)
+  end)
+
+  it("runs many threads in parallel", function()
+    local ts = {}
+    for i = 1, 8 do
+      ts[i] = strand.Thread{target = function(n) local s = 0 for k = 1, n do s = s + k end return s end, args = {100000 + i}}
+      ts[i]:start()
+    end
+    for i = 1, 8 do
+      assert.is_true(ts[i]:join(30))
+      local n = 100000 + i
+      assert.equal(n * (n + 1) // 2, ts[i]:result())
+    end
+  end)
+
+  it("supports a run method, as Python's subclassing", function()
+    local t = strand.Thread{run = function(self) return "ran in " .. self.name end, name = "sub"}
+    t:start(); t:join(10)
+    assert.equal("ran in sub", t:result())
+  end)
+
+  it("knows current, main, enumerate and idents", function()
+    assert.equal("MainThread", threading.current_thread().name)
+    assert.equal(threading.main_thread(), threading.current_thread())
+    local t = strand.Thread{target = function()
+      return strand.threading.current_thread().name, strand.threading.get_native_id()
+    end, name = "me"}
+    t:start(); t:join(10)
+    local name, nid = t:result()
+    assert.equal("me", name)
+    assert.equal(t.native_id, nid)
+    assert.is_number(t.ident)
+    assert.is_true(threading.active_count() >= 1)
+    assert.equal("MainThread", threading.enumerate()[1].name)
+  end)
+
+  it("daemon flag inherits and is fixed after start", function()
+    local t = strand.Thread{target = function() end, daemon = true}
+    assert.is_true(t.daemon)
+    t:start(); t:join(10)
+    assert.has_error(function() t.daemon = false end)
+  end)
+
+  it("Timer calls later, and can be cancelled", function()
+    local t = threading.Timer(0.01, function(x) return x + 1 end, {1})
+    t:start(); t:join(10)
+    assert.equal(2, t:result())
+    local u = threading.Timer(100, function() end)
+    u:start(); u:cancel()
+    assert.is_true(u:join(10))
+  end)
+
+  it("a thread handle crosses into another thread", function()
+    local inner = strand.Thread{target = function() return 7 end}
+    inner:start()
+    local outer = strand.Thread{target = function(t) t:join(); return t:result() end, args = {inner}}
+    outer:start(); outer:join(10)
+    assert.equal(7, outer:result())
+  end)
+end)
+
+describe("strand basics", function()
+  it("runs on Lua 5.4", function()
+    assert.equal("Lua 5.4", _VERSION)
+  end)
+  it("has clocks, sleep and cpu_count", function()
+    local t0 = strand.monotonic()
+    strand.sleep(0.02)
+    assert.is_true(strand.monotonic() - t0 >= 0.015)
+    assert.is_true(math.abs(strand.time() - os.time()) < 5)
+    assert.is_true(strand.cpu_count() >= 1)
+    assert.has_error(function() strand.sleep(-1) end)
+    assert.has_error(function() strand.sleep("x") end)
+  end)
+end)

@@ -17,7 +17,7 @@ SANFLAGS ?=
 CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -fPIC -pthread -Wall -Wextra \
            -I$(LUA_INC) -Iruntime -Ibindings $(SANFLAGS)
 LDFLAGS += -pthread $(SANFLAGS)
-DEBS    = lua5.4 liblua5.4-dev lua-busted python3 pkg-config luarocks
+DEBS    = lua5.4 liblua5.4-dev lua-busted python3 pkg-config luarocks clang libclang-rt-14-dev
 
 RUNTIME_SRC  = $(wildcard runtime/*.c)
 BINDINGS_SRC = $(filter-out bindings/main.c,$(wildcard bindings/*.c))

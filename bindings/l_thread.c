@@ -122,6 +122,11 @@ typedef struct start_rec {
 static int default_excepthook(lua_State *L);
 
 static void report_error(lua_State *L, sb_thread *t, int err) {
+  /* a cancelled thread ends as asked: nothing to report */
+  lua_getfield(L, err, "kind");
+  int cancelled = lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "Cancelled") == 0;
+  lua_pop(L, 1);
+  if (cancelled) return;
   /* strand.threading.excepthook{thread_name=, error=, traceback=} */
   lua_getglobal(L, "strand");
   lua_getfield(L, -1, "threading");
@@ -428,19 +433,15 @@ static int l_start(lua_State *L) {
   }
   push_user_globals(L, 3);
   push_user_excepthook(L);
-  start_rec *sr = calloc(1, sizeof *sr);
-  if (!sr) return luaL_error(L, "not enough memory");
   size_t len;
-  const char *p;
-  /* encode target and args strictly, globals leniently, as one message */
-  sr->msg = NULL;
-  {
-    const char *chk = sb_encode(L, 3, 2, &len, "target");
-    sb_codec_release(chk, len); /* only checks: names the bad value */
-    p = sb_encode_lenient(L, 3, 4, &len);
-  }
-  sr->msg = malloc(len);
-  if (!sr->msg) {
+  /* encode target and args strictly (the error names the bad value), then
+  ** everything with the globals leniently, as one message */
+  const char *p = sb_encode(L, 3, 2, &len, "target");
+  sb_codec_release(p, len);
+  p = sb_encode_lenient(L, 3, 4, &len);
+  start_rec *sr = calloc(1, sizeof *sr);
+  if (sr) sr->msg = malloc(len);
+  if (!sr || !sr->msg) {
     sb_codec_release(p, len);
     free(sr);
     return luaL_error(L, "not enough memory");
@@ -496,7 +497,7 @@ static int l_join(lua_State *L) {
   sb_thread *t = check_thread(L, 1);
   int64_t deadline = sb_opt_deadline(L, 2);
   if (!atomic_load(&t->started)) return luaL_error(L, "cannot join thread before it is started");
-  if (t->is_main || (t->pid == getpid() && t->ctx.tid == srt_gettid() && atomic_load(&t->state) != TS_DONE))
+  if (t->is_main || &t->ctx == srt_self())
     return luaL_error(L, "cannot join current thread");
   lua_pushboolean(L, wait_done(L, t, deadline));
   return 1;

@@ -81,8 +81,8 @@ enum { SRT_INT_NONE = 0, SRT_INT_CANCEL = 1, SRT_INT_KEYBOARD = 2 };
 typedef struct srt_tctx {
   _Atomic int interrupt;  /* SRT_INT_* pending */
   _Atomic int waiting;    /* inside a blocking wait */
-  pid_t pid;
-  pid_t tid;
+  _Atomic pid_t pid;  /* set by the thread itself when it starts */
+  _Atomic pid_t tid;
   const void *waiting_on; /* object being waited on, for deadlock reports */
   int waiting_kind;
 } srt_tctx;

@@ -28,7 +28,7 @@ if [ "$ONLY" != c ]; then
   grep -A15 '^not ok' "$tmp/lua.out" | head -150
   count "$tmp/lua.out"
   if [ $rc -ne 0 ] && ! grep -q '^not ok' "$tmp/lua.out"; then
-    echo "busted exited $rc without a failing test:"; tail -20 "$tmp/lua.err" "$tmp/lua.out"
+    echo "busted exited $rc without a failing test:"; tail -n 30 "$tmp/lua.err" "$tmp/lua.out"
     fail=$((fail + 1))
   fi
 fi

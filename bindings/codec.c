@@ -510,8 +510,9 @@ static void enc_value(enc *e, int idx) {
   }
 }
 
+/* Values from index lenient_from on (0-based) are encoded leniently. */
 static const char *encode(lua_State *L, int first, int n, size_t *len, const char *what,
-                          int lenient) {
+                          int lenient_from) {
   first = lua_absindex(L, first);
   enc e;
   e.L = L;
@@ -519,7 +520,7 @@ static const char *encode(lua_State *L, int first, int n, size_t *len, const cha
   e.s->nh = 0;
   e.n = HDR;
   e.nextref = 0;
-  e.lenient = lenient;
+  e.lenient = 0;
   e.what = what;
   e.depth = 0;
   grow(&e, HDR);
@@ -530,6 +531,7 @@ static const char *encode(lua_State *L, int first, int n, size_t *len, const cha
   put_varint(&e, (uint64_t)n);
   for (int i = 0; i < n; i++) {
     if (n > 1) enter(&e, 0, i + 1, NULL);
+    e.lenient = i >= lenient_from;
     enc_value(&e, first + i);
     if (n > 1) e.depth--;
   }
@@ -553,11 +555,16 @@ static const char *encode(lua_State *L, int first, int n, size_t *len, const cha
 }
 
 const char *sb_encode(lua_State *L, int first, int n, size_t *len, const char *what) {
-  return encode(L, first, n, len, what, 0);
+  return encode(L, first, n, len, what, n);
 }
 
 const char *sb_encode_lenient(lua_State *L, int first, int n, size_t *len) {
-  return encode(L, first, n, len, "globals", 1);
+  return encode(L, first, n, len, "value", 0);
+}
+
+const char *sb_encode_partly(lua_State *L, int first, int n, int nstrict, size_t *len,
+                             const char *what) {
+  return encode(L, first, n, len, what, nstrict);
 }
 
 void *sb_encode_arena(lua_State *L, int first, int n, size_t *len, const char *what) {

@@ -99,13 +99,21 @@ static sb_thread *get_main_thread(lua_State *L) {
   return t;
 }
 
+/* A worker state records its thread as a plain pointer; the handle (and the
+** Thread metatable) is made only if the script asks for it. */
 static void push_current(lua_State *L) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, "strand.current") == LUA_TUSERDATA) {
     sb_thread *t = sb_test(L, -1, SB_T_THREAD);
     if (t && t->pid == getpid()) return;
   }
   lua_pop(L, 1);
-  sb_thread *t = get_main_thread(L);
+  sb_thread *t = NULL;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "strand.current_ptr") == LUA_TLIGHTUSERDATA) {
+    t = lua_touserdata(L, -1);
+    if (t->pid != getpid()) t = NULL;
+  }
+  lua_pop(L, 1);
+  if (!t) t = get_main_thread(L);
   sb_push_ref(L, &t->h);
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, "strand.current");
@@ -138,7 +146,7 @@ static void report_error(lua_State *L, sb_thread *t, int err) {
   lua_setfield(L, -2, "error");
   lua_getfield(L, err, "traceback");
   lua_setfield(L, -2, "traceback");
-  lua_getfield(L, LUA_REGISTRYINDEX, "strand.current");
+  push_current(L);
   lua_setfield(L, -2, "thread");
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
     fprintf(stderr, "Exception in excepthook of thread %s: %s\n", t->name,
@@ -213,8 +221,8 @@ static void *thread_main(void *arg) {
   if (L) {
     lua_pushstring(L, t->name);
     lua_setfield(L, LUA_REGISTRYINDEX, "strand.name");
-    sb_push_ref(L, &t->h);
-    lua_setfield(L, LUA_REGISTRYINDEX, "strand.current");
+    lua_pushlightuserdata(L, t);
+    lua_setfield(L, LUA_REGISTRYINDEX, "strand.current_ptr");
     lua_pushcfunction(L, worker_body);
     lua_pushlightuserdata(L, sr);
     if (sb_pcall_traceback(L, 1, 0) != LUA_OK) { /* decoding or storing failed */
@@ -434,11 +442,9 @@ static int l_start(lua_State *L) {
   push_user_globals(L, 3);
   push_user_excepthook(L);
   size_t len;
-  /* encode target and args strictly (the error names the bad value), then
-  ** everything with the globals leniently, as one message */
-  const char *p = sb_encode(L, 3, 2, &len, "target");
-  sb_codec_release(p, len);
-  p = sb_encode_lenient(L, 3, 4, &len);
+  /* target and args strictly (an error names the bad value: target[2] is
+  ** the args table), the globals and excepthook leniently, in one message */
+  const char *p = sb_encode_partly(L, 3, 4, 2, &len, "target");
   start_rec *sr = calloc(1, sizeof *sr);
   if (sr) sr->msg = malloc(len);
   if (!sr || !sr->msg) {

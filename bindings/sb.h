@@ -95,6 +95,10 @@ const char *sb_encode(lua_State *L, int first, int n, size_t *len, const char *w
 void *sb_encode_arena(lua_State *L, int first, int n, size_t *len, const char *what);
 /* Encode leniently: values that cannot be sent become nil (globals copy). */
 const char *sb_encode_lenient(lua_State *L, int first, int n, size_t *len);
+/* The first nstrict values strictly (errors name them what[i]), the rest
+** leniently. */
+const char *sb_encode_partly(lua_State *L, int first, int n, int nstrict, size_t *len,
+                             const char *what);
 /* Decode a message: pushes its values and returns how many. Bytes that did
 ** not come from the codec raise a clean error. Handles get new references. */
 int sb_decode(lua_State *L, const char *p, size_t len);

@@ -98,6 +98,7 @@ typedef struct enc {
   size_t n;
   int seen;    /* stack index: value -> ref id */
   int upseen;  /* stack index: upvalue id -> "ref:idx" */
+  int modmap;  /* stack index: module table -> name */
   int nextref;
   int lenient;
   const char *what;
@@ -220,16 +221,11 @@ static void enc_table(enc *e, int idx) {
   }
   luaL_checkstack(L, 8, "nesting too deep");
   lua_Integer narr = (lua_Integer)lua_rawlen(L, idx);
-  /* the border may hide holes; count what is really there */
-  lua_Integer nh = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (!(lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= narr)) nh++;
-  }
   put_byte(e, is_error_table(L, idx) ? T_ERROR : T_TABLE);
   put_varint(e, (uint64_t)narr);
-  put_varint(e, (uint64_t)nh);
+  size_t nh_at = e->n; /* the count of other keys, patched when known */
+  uint32_t nh = 0;
+  put(e, &nh, 4);
   for (lua_Integer i = 1; i <= narr; i++) {
     lua_rawgeti(L, idx, i);
     enter(e, 0, i, NULL);
@@ -249,7 +245,9 @@ static void enc_table(enc *e, int idx) {
     enc_value(e, k + 1);
     e->depth--;
     lua_pop(L, 1);
+    nh++;
   }
+  memcpy(e->s->p + nh_at, &nh, 4);
 }
 
 static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
@@ -406,9 +404,8 @@ static void watch_loaded(lua_State *L) {
 /* Puts the module's name if the table at idx is a loaded module. */
 static int enc_module(enc *e, int idx) {
   lua_State *L = e->L;
-  push_modmap(L);
   lua_pushvalue(L, idx);
-  int found = lua_rawget(L, -2) == LUA_TSTRING;
+  int found = lua_rawget(L, e->modmap) == LUA_TSTRING;
   if (found) {
     size_t n;
     const char *name = lua_tolstring(L, -1, &n);
@@ -416,7 +413,7 @@ static int enc_module(enc *e, int idx) {
     put_varint(e, n);
     put(e, name, n);
   }
-  lua_pop(L, 2);
+  lua_pop(L, 1);
   return found;
 }
 
@@ -528,6 +525,8 @@ static const char *encode(lua_State *L, int first, int n, size_t *len, const cha
   e.seen = lua_gettop(L);
   lua_newtable(L);
   e.upseen = lua_gettop(L);
+  push_modmap(L);
+  e.modmap = lua_gettop(L);
   put_varint(&e, (uint64_t)n);
   for (int i = 0; i < n; i++) {
     if (n > 1) enter(&e, 0, i + 1, NULL);
@@ -658,7 +657,11 @@ static void add_ref(dec *d) {
 
 static void dec_table(dec *d, int is_error) {
   lua_State *L = d->L;
-  uint64_t narr = get_varint(d), nh = get_varint(d);
+  uint64_t narr = get_varint(d);
+  uint32_t nh;
+  need(d, 4);
+  memcpy(&nh, d->p, 4);
+  d->p += 4;
   if (narr > (uint64_t)(d->end - d->p) || nh > (uint64_t)(d->end - d->p)) bad(d, "bad table size");
   luaL_checkstack(L, 8, "message nested too deep");
   lua_createtable(L, (int)narr, (int)nh);

@@ -80,7 +80,7 @@ sanitize: deps
 	BUILD=build-tsan SANITIZER=tsan sh spec/run.sh
 
 demo: deps all
-	$(BUILD)/strand scripts/thread_lock_list.lua
+	$(BUILD)/strand scripts/list_add_remove.lua
 
 scripts: deps all
 	@for s in scripts/*.lua; do echo "== $$s"; $(BUILD)/strand $$s || exit 1; done

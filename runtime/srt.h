@@ -146,4 +146,67 @@ uint32_t srt_lock_release_all(srt_lock *l);
 int srt_lock_acquire_restore(srt_lock *l, uint32_t depth, int64_t deadline);
 uint64_t srt_self_owner_id(void);
 
+/* ---- shared containers: blobs, dict, list (shtable.c) ---------------------- */
+/* A blob: immutable bytes with a reference count, in the arena. Keys and
+** values of shared containers are blobs; a reader takes a reference and
+** reads the bytes without holding any lock. When the last reference goes,
+** the process's release hook runs first for blobs flagged SRT_BLOB_OWNS (the
+** bindings drop the references their codec bytes hold). */
+enum { SRT_BLOB_OWNS = 1 };
+enum { SRT_RANGE = 32 }; /* result: index out of range */
+typedef struct srt_blob {
+  _Atomic uint32_t refs;
+  uint32_t flags;
+  size_t len;
+  unsigned char data[];
+} srt_blob;
+srt_blob *srt_blob_new(const void *p, size_t len, uint32_t flags); /* NULL: arena full */
+void srt_blob_incref(srt_blob *b);
+void srt_blob_decref(srt_blob *b); /* NULL is fine */
+void srt_blob_set_release(void (*fn)(srt_blob *b));
+void srt_blobs_release(srt_blob **a, size_t n); /* decref n blobs, free(a) */
+
+/* Both containers: `mu` guards the structure for a few instructions;
+** `guard` (recursive) is held across a read-modify-write, and writers of
+** other threads wait for it (readers do not). Writers take a deadline and
+** return SRT_OK, SRT_NOMEM (nothing changed, val still the caller's),
+** SRT_RANGE, SRT_TIMEDOUT or SRT_INTERRUPTED. A stored val is taken over. */
+typedef struct srt_dstore srt_dstore;
+typedef struct srt_dict {
+  srt_mutex mu;
+  srt_lock guard;
+  srt_dstore *s; /* NULL while empty */
+} srt_dict;
+void srt_dict_init(srt_dict *d);
+void srt_dict_destroy(srt_dict *d);
+size_t srt_dict_len(srt_dict *d);
+srt_blob *srt_dict_get(srt_dict *d, const void *key, size_t klen); /* new ref or NULL */
+/* val NULL deletes. The previous value goes to *old (a reference the caller
+** owns; NULL if none) or, with old NULL, is dropped. Keys keep their first
+** insertion position. */
+int srt_dict_set(srt_dict *d, const void *key, size_t klen, srt_blob *val, srt_blob **old,
+                 int64_t deadline);
+/* The entries now, in insertion order: malloc'd key, value, key, value ...
+** each with a new reference (release with srt_blobs_release(a, 2 * n)). */
+int srt_dict_snapshot(srt_dict *d, srt_blob ***out, size_t *n);
+int srt_dict_clear(srt_dict *d, int64_t deadline);
+
+typedef struct srt_lstore srt_lstore;
+typedef struct srt_list {
+  srt_mutex mu;
+  srt_lock guard;
+  srt_lstore *s;
+} srt_list;
+/* Positions are 0-based; negative ones count from the end (-1 the last). */
+void srt_list_init(srt_list *l);
+void srt_list_destroy(srt_list *l);
+size_t srt_list_len(srt_list *l);
+srt_blob *srt_list_get(srt_list *l, int64_t i); /* new ref, NULL out of range */
+int srt_list_set(srt_list *l, int64_t i, srt_blob *val, int64_t deadline);
+/* insert: i may be len (or -1) to append */
+int srt_list_insert(srt_list *l, int64_t i, srt_blob *val, int64_t deadline);
+int srt_list_pop(srt_list *l, int64_t i, srt_blob **out, int64_t deadline);
+int srt_list_snapshot(srt_list *l, srt_blob ***out, size_t *n);
+int srt_list_clear(srt_list *l, int64_t deadline);
+
 #endif

@@ -209,4 +209,63 @@ int srt_list_pop(srt_list *l, int64_t i, srt_blob **out, int64_t deadline);
 int srt_list_snapshot(srt_list *l, srt_blob ***out, size_t *n);
 int srt_list_clear(srt_list *l, int64_t deadline);
 
+/* ---- message queue (queue.c) --------------------------------------------- */
+/* A multi-producer multi-consumer queue of byte messages in the arena: works
+** between threads, processes, and both at once. Small messages (up to
+** SRT_QMSG_INLINE bytes) are copied into the queue itself; larger ones live
+** in arena blocks. A process killed inside any operation leaves the queue
+** consistent for the others (at worst the message it was moving is lost).
+** deadline: absolute (srt_deadline), SRT_FOREVER, or 0 for "don't block".
+** Results: SRT_OK, SRT_TIMEDOUT (empty/full until the deadline),
+** SRT_INTERRUPTED, SRT_BROKEN (closed), SRT_NOMEM, SRT_EPERM. */
+enum { SRT_QUEUE_FIFO = 0, SRT_QUEUE_LIFO = 1, SRT_QUEUE_PRIORITY = 2 };
+#define SRT_QMSG_INLINE 80
+typedef struct srt_queue srt_queue;
+/* A priority key: a number, or a string when str is not NULL. Numbers sort
+** before strings, strings bytewise; equal keys keep put order. */
+typedef struct srt_qkey { double num; const char *str; size_t slen; } srt_qkey;
+/* A received message: its bytes are in `small`, or in `block`, an arena block
+** the receiver now owns (srt_free it). */
+typedef struct srt_qmsg {
+  void *block;
+  size_t len;
+  char small[SRT_QMSG_INLINE];
+} srt_qmsg;
+#define srt_qmsg_data(m) ((m)->block ? (const char *)(m)->block : (m)->small)
+
+srt_queue *srt_queue_new(size_t maxsize, int order); /* maxsize 0: unbounded */
+/* Free the queue and what is left in it; release(bytes, len), if given, runs on
+** each message first (to drop references it owns). Nobody may use q after. */
+void srt_queue_destroy(srt_queue *q, void (*release)(const void *p, size_t len));
+/* Put an arena block, handing it over on SRT_OK (the caller keeps it on any
+** other result). prio orders a priority queue. */
+int srt_queue_put(srt_queue *q, void *msg, size_t len, double prio, int64_t deadline);
+/* Put a copy of process-local bytes; key NULL means priority 0. */
+int srt_queue_put_bytes(srt_queue *q, const void *bytes, size_t len, const srt_qkey *key,
+                        int64_t deadline);
+/* Get the next message as an arena block the caller owns. */
+int srt_queue_get(srt_queue *q, void **msg, size_t *len, int64_t deadline);
+/* Get the next message into m (no allocation for small messages). */
+int srt_queue_take(srt_queue *q, srt_qmsg *m, int64_t deadline);
+/* Refuse further puts; waiters wake with SRT_BROKEN. Gets still drain what is
+** left, then answer SRT_BROKEN. */
+void srt_queue_close(srt_queue *q);
+int srt_queue_closed(srt_queue *q);
+size_t srt_queue_size(srt_queue *q);
+size_t srt_queue_maxsize(srt_queue *q);
+int srt_queue_order(srt_queue *q);
+/* JoinableQueue: every put adds an unfinished task; task_done removes one
+** (SRT_EPERM when none is left); join waits until none is left. */
+int srt_queue_task_done(srt_queue *q);
+int srt_queue_join(srt_queue *q, int64_t deadline);
+uint64_t srt_queue_unfinished(srt_queue *q);
+/* For waits over many objects: register the thread ctx to get the wake signal
+** (srt_wake_signal, by tgkill) once when the queue becomes readable (an item
+** or closed). Returns 1 if it is readable already, 0 if not, -1 on NOMEM. */
+int srt_queue_watch(srt_queue *q, srt_tctx *ctx);
+void srt_queue_unwatch(srt_queue *q, srt_tctx *ctx);
+int srt_queue_ready(srt_queue *q);
+/* Test hook: called at numbered steps inside critical sections (NULL). */
+extern void (*srt_queue_fault_hook)(int step);
+
 #endif

@@ -1,98 +1,174 @@
 /*
-** lock.c — Lock and RLock on a bare futex word (Drepper's three-state mutex),
-** so any thread may release a Lock, as Python allows, which a pthread robust
-** mutex forbids.
+** lock.c — Lock and RLock on one futex word, so any thread of any process
+** may release a Lock, as Python allows (a pthread robust mutex forbids it).
 **
-** Robustness comes from the owner word (pid << 32 | tid): a sleeper that
-** wakes from a slice with the lock still held checks whether the holder's
-** process is alive, and if not takes the lock over (one CAS decides who) and
-** reports SRT_OWNERDEAD.
+** The word holds the holder's pid (0 = free) and a "sleepers" bit. Putting
+** the pid in the word itself, in the same compare-and-swap that takes the
+** lock, leaves no instant at which a holder killed by SIGKILL is unknown: a
+** waiter that has slept a while, or whose timeout ran out, checks whether
+** the holder's process is alive, and if not takes the lock over with one CAS
+** and reports SRT_OWNERDEAD. `owner` (pid << 32 | tid) names the holding
+** thread, for RLock recursion, Condition and the deadlock detector.
 */
 #include "srt.h"
 
 #include <unistd.h>
 
-#define SPIN_TRIES 64
+#define SLEEPERS 0x80000000u
+#define PID_BITS 0x7fffffffu
+/* A waiter checks the holder's process after this much sleep without a
+** wake-up, then every CHECK_EVERY_NS: a live holder wakes it long before. */
+#define FIRST_CHECK_NS 20000000LL /* 20 ms */
+#define CHECK_EVERY_NS 250000000LL
+#define SPIN_POLLS 100 /* ~3 us: a critical section of a few instructions ends sooner */
 
-static __thread uint64_t self_owner;
-static __thread pid_t self_owner_pid;
+/* ---- who am I ------------------------------------------------------------ */
+/* getpid() is a system call in current glibc; acquire needs the pid on its
+** fast path, so it is cached per thread and forgotten in a forked child. */
+static __thread struct {
+  uint64_t owner; /* pid << 32 | tid */
+  uint32_t pid;
+} self;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-uint64_t srt_self_owner_id(void) {
+static void forget_self(void) {
+  self.owner = 0;
+  self.pid = 0;
+}
+
+static void install_atfork(void) { pthread_atfork(NULL, NULL, forget_self); }
+
+static uint64_t self_slow(void) {
+  pthread_once(&atfork_once, install_atfork); /* before the cache is filled */
   pid_t pid = getpid();
-  if (!self_owner || self_owner_pid != pid) {
-    self_owner = (uint64_t)(uint32_t)pid << 32 | (uint32_t)srt_gettid();
-    self_owner_pid = pid;
-  }
-  return self_owner;
+  self.pid = (uint32_t)pid;
+  self.owner = (uint64_t)(uint32_t)pid << 32 | (uint32_t)srt_gettid();
+  return self.owner;
 }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
+static inline uint64_t self_id(void) { return self.owner ? self.owner : self_slow(); }
 
+uint64_t srt_self_owner_id(void) { return self_id(); }
+
+pid_t srt_self_pid(void) { return (pid_t)(self_id() >> 32); }
+
+/* ---- the word ------------------------------------------------------------ */
 void srt_lock_init(srt_lock *l, int recursive) {
   atomic_init(&l->state, 0);
   atomic_init(&l->owner, 0);
   l->recursive = (uint32_t)recursive;
   l->depth = 0;
+  l->pad = 0;
 }
 
-static int took(srt_lock *l, uint64_t me, int result) {
+static inline int try_take(srt_lock *l, uint32_t word) {
+  uint32_t free_word = 0;
+  return atomic_compare_exchange_strong_explicit(&l->state, &free_word, word,
+                                                 memory_order_acquire, memory_order_relaxed);
+}
+
+static inline int took(srt_lock *l, uint64_t me, int result) {
   atomic_store_explicit(&l->owner, me, memory_order_relaxed);
-  if (l->recursive) l->depth = 1;
+  l->depth = 1;
   return result;
 }
 
-/* The holder's process is gone: take the lock over, once. */
+/* The holder's process is gone (exited, killed, or a zombie not yet reaped):
+** take the lock over. One CAS on the word decides between rival waiters. */
 static int take_from_dead(srt_lock *l, uint64_t me) {
-  uint64_t o = atomic_load(&l->owner);
-  if (!o || (pid_t)(o >> 32) == (pid_t)(me >> 32)) return 0;
-  if (srt_pid_alive((pid_t)(o >> 32))) return 0;
-  return atomic_compare_exchange_strong(&l->owner, &o, me);
+  uint32_t word = atomic_load(&l->state);
+  pid_t holder = (pid_t)(word & PID_BITS);
+  if (!holder || holder == (pid_t)(me >> 32) || srt_pid_alive(holder)) return 0;
+  return atomic_compare_exchange_strong(&l->state, &word, (uint32_t)(me >> 32) | SLEEPERS);
 }
 
-int srt_lock_acquire(srt_lock *l, int64_t deadline) {
-  uint64_t me = srt_self_owner_id();
+/* Sleep until the word changes, the deadline, an interrupt, or a dead
+** holder. Waits with no deadline join the wait-for graph when `detect`. */
+static int acquire_slow(srt_lock *l, uint64_t me, int64_t deadline, int detect) {
+  uint32_t mine = (uint32_t)(me >> 32);
+  for (int i = srt_spin_budget(SPIN_POLLS); i > 0; i--) {
+    srt_cpu_relax();
+    if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 && try_take(l, mine))
+      return took(l, me, SRT_OK);
+  }
+  int registered = 0, r;
+  int64_t check_at = srt_now_ns() + FIRST_CHECK_NS;
+  for (;;) {
+    uint32_t w = atomic_load(&l->state);
+    /* Taking a free word here marks sleepers: others may still sleep. */
+    if (w == 0) {
+      if (try_take(l, mine | SLEEPERS)) {
+        r = took(l, me, SRT_OK);
+        break;
+      }
+      continue;
+    }
+    if (!(w & SLEEPERS)) {
+      if (!atomic_compare_exchange_weak(&l->state, &w, w | SLEEPERS)) continue;
+      w |= SLEEPERS;
+    }
+    if (detect && deadline == SRT_FOREVER && !registered) {
+      if (srt_deadlock_enter(l)) {
+        r = SRT_DEADLOCK;
+        break;
+      }
+      registered = 1;
+    }
+    int64_t until = deadline < check_at ? deadline : check_at;
+    int wr = srt_futex_wait(&l->state, w, until);
+    if (wr == SRT_INTERRUPTED) {
+      r = wr;
+      break;
+    }
+    if (wr == SRT_TIMEDOUT) { /* slept a whole check period, or out of time */
+      if (take_from_dead(l, me)) {
+        r = took(l, me, SRT_OWNERDEAD);
+        break;
+      }
+      if (until == deadline) {
+        r = try_take(l, mine | SLEEPERS) ? took(l, me, SRT_OK) : SRT_TIMEDOUT;
+        break;
+      }
+      check_at = srt_now_ns() + CHECK_EVERY_NS;
+    }
+  }
+  if (registered) srt_deadlock_leave();
+  return r;
+}
+
+static int acquire(srt_lock *l, int64_t deadline, int detect) {
+  uint64_t me = self_id();
   if (l->recursive && atomic_load_explicit(&l->owner, memory_order_relaxed) == me) {
     l->depth++;
     return SRT_OK;
   }
-  uint32_t c = 0;
-  if (atomic_compare_exchange_strong(&l->state, &c, 1)) return took(l, me, SRT_OK);
-  if (deadline == 0) return SRT_TIMEDOUT;
-  for (int i = 0; i < SPIN_TRIES; i++) {
-    cpu_relax();
-    c = 0;
-    if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
-        atomic_compare_exchange_weak(&l->state, &c, 1))
-      return took(l, me, SRT_OK);
-  }
-  for (;;) {
-    if (atomic_exchange(&l->state, 2) == 0) return took(l, me, SRT_OK);
-    int r = srt_futex_wait(&l->state, 2, deadline);
-    if (r == SRT_INTERRUPTED || r == SRT_TIMEDOUT) return r;
-    if (take_from_dead(l, me)) return took(l, me, SRT_OWNERDEAD);
-  }
+  if (try_take(l, (uint32_t)(me >> 32))) return took(l, me, SRT_OK);
+  if (deadline <= 0) return take_from_dead(l, me) ? took(l, me, SRT_OWNERDEAD) : SRT_TIMEDOUT;
+  return acquire_slow(l, me, deadline, detect);
 }
 
+int srt_lock_acquire(srt_lock *l, int64_t deadline) { return acquire(l, deadline, 0); }
+
+int srt_lock_acquire_checked(srt_lock *l, int64_t deadline) { return acquire(l, deadline, 1); }
+
+/* Free the word; wake one sleeper if any marked itself. Two threads
+** releasing one Lock at once: the second finds it free. */
 int srt_lock_release(srt_lock *l) {
-  if (atomic_load(&l->state) == 0) return SRT_EPERM;
+  if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0) return SRT_EPERM;
   if (l->recursive) {
-    if (atomic_load_explicit(&l->owner, memory_order_relaxed) != srt_self_owner_id())
-      return SRT_EPERM;
+    if (atomic_load_explicit(&l->owner, memory_order_relaxed) != self_id()) return SRT_EPERM;
     if (--l->depth > 0) return SRT_OK;
   }
   atomic_store_explicit(&l->owner, 0, memory_order_relaxed);
-  if (atomic_exchange(&l->state, 0) == 2) srt_futex_wake(&l->state, 1);
-  return SRT_OK;
+  uint32_t old = atomic_exchange_explicit(&l->state, 0, memory_order_release);
+  if (old & SLEEPERS) srt_futex_wake(&l->state, 1);
+  return old ? SRT_OK : SRT_EPERM;
 }
 
 int srt_lock_locked(const srt_lock *l) { return atomic_load(&l->state) != 0; }
 
 int srt_lock_is_owner(const srt_lock *l) {
-  return atomic_load(&l->state) != 0 && atomic_load(&l->owner) == srt_self_owner_id();
+  return atomic_load(&l->state) != 0 && atomic_load(&l->owner) == self_id();
 }
 
 uint32_t srt_lock_release_all(srt_lock *l) {
@@ -105,5 +181,23 @@ uint32_t srt_lock_release_all(srt_lock *l) {
 int srt_lock_acquire_restore(srt_lock *l, uint32_t depth, int64_t deadline) {
   int r = srt_lock_acquire(l, deadline);
   if ((r == SRT_OK || r == SRT_OWNERDEAD) && l->recursive) l->depth = depth;
+  return r;
+}
+
+/* Condition's wait must return holding its lock even when interrupted, as
+** Python's does: a pending interrupt is set aside while waiting for the
+** lock, and put back for the caller to raise. */
+int srt_lock_acquire_restore_nointr(srt_lock *l, uint32_t depth) {
+  srt_tctx *me = srt_self();
+  int why = 0, r;
+  for (;;) {
+    if (me) {
+      int w = atomic_exchange(&me->interrupt, SRT_INT_NONE);
+      if (w) why = w;
+    }
+    r = srt_lock_acquire_restore(l, depth, SRT_FOREVER);
+    if (r != SRT_INTERRUPTED) break;
+  }
+  if (why && me) atomic_store(&me->interrupt, why);
   return r;
 }

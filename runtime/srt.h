@@ -128,15 +128,15 @@ void srt_cond_broadcast(srt_cond *c);
 ** thread (as Python's); RLock only by its owner, recursively. A waiter notices
 ** a holder whose process died and takes the lock with SRT_OWNERDEAD. */
 typedef struct srt_lock {
-  _Atomic uint32_t state;  /* 0 free, 1 held, 2 held with sleepers */
+  _Atomic uint32_t state;  /* 0 free, else holder pid | 0x80000000 if sleepers */
   uint32_t recursive;
   _Atomic uint64_t owner;  /* pid << 32 | tid of the holder, 0 when free */
   uint32_t depth;          /* RLock recursion depth */
   uint32_t pad;
 } srt_lock;
 void srt_lock_init(srt_lock *l, int recursive);
-/* deadline 0 means "don't block". SRT_OK, SRT_OWNERDEAD, SRT_TIMEDOUT,
-** SRT_INTERRUPTED. */
+/* deadline 0 means "don't block" (a dead holder is still taken over).
+** SRT_OK, SRT_OWNERDEAD, SRT_TIMEDOUT, SRT_INTERRUPTED. */
 int srt_lock_acquire(srt_lock *l, int64_t deadline);
 int srt_lock_release(srt_lock *l); /* SRT_OK or SRT_EPERM */
 int srt_lock_locked(const srt_lock *l);
@@ -267,5 +267,87 @@ void srt_queue_unwatch(srt_queue *q, srt_tctx *ctx);
 int srt_queue_ready(srt_queue *q);
 /* Test hook: called at numbered steps inside critical sections (NULL). */
 extern void (*srt_queue_fault_hook)(int step);
+
+/* ---- synchronization beyond Lock (spin.c deadlock.c sema.c event.c
+** condition.c barrier.c; Lock extras in lock.c) ---------------------------- */
+#define SRT_DEADLOCK 7        /* a wait with no timeout would close a cycle */
+#define SRT_BARRIER_ACTION 8  /* the last party must run the action now */
+pid_t srt_self_pid(void);     /* getpid(), cached per thread, right after fork */
+static inline void srt_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+int srt_usable_cpus(void);          /* CPUs this process may run on */
+int srt_spin_budget(int polls);     /* polls, or 0 when only one CPU is usable */
+/* srt_lock_acquire, but a wait with no deadline first enters the wait-for
+** graph and returns SRT_DEADLOCK, without sleeping, when it would close a
+** cycle of threads each waiting for a lock another of them holds. */
+int srt_lock_acquire_checked(srt_lock *l, int64_t deadline);
+/* Take the lock back for Condition: interrupts wait until it is held. */
+int srt_lock_acquire_restore_nointr(srt_lock *l, uint32_t depth);
+
+/* The deadlock detector's wait-for graph (this process's threads). */
+void srt_deadlock_name(const char *name);    /* this thread's name in reports */
+int srt_deadlock_enter(const srt_lock *l);   /* 1: a cycle (not entered) */
+void srt_deadlock_leave(void);
+const char *srt_deadlock_report(void);       /* text of this thread's last cycle */
+
+/* Semaphore: the count is the futex word; bound 0 = unbounded. */
+#define SRT_SEMA_MAX 0x7fffffffu
+typedef struct srt_sema {
+  _Atomic uint32_t value;
+  _Atomic uint32_t sleepers;
+  uint32_t bound;
+  uint32_t pad;
+} srt_sema;
+void srt_sema_init(srt_sema *s, uint32_t value, uint32_t bound);
+int srt_sema_acquire(srt_sema *s, int64_t deadline); /* OK, TIMEDOUT, INTERRUPTED */
+int srt_sema_release(srt_sema *s, uint32_t n);       /* OK, or EPERM past the bound */
+uint32_t srt_sema_value(const srt_sema *s);
+
+/* Event: word = generation << 1 | flag. */
+typedef struct srt_event {
+  _Atomic uint32_t word;
+  _Atomic uint32_t sleepers;
+} srt_event;
+void srt_event_init(srt_event *e);
+void srt_event_set(srt_event *e);
+void srt_event_clear(srt_event *e);
+int srt_event_is_set(const srt_event *e);
+int srt_event_wait(srt_event *e, int64_t deadline); /* OK, TIMEDOUT, INTERRUPTED */
+
+/* Condition over a Lock or RLock (which guards its queue of waiters). */
+typedef struct srt_cwaiter srt_cwaiter;
+typedef struct srt_condition {
+  srt_lock *lock;
+  srt_cwaiter *_Atomic head;
+} srt_condition;
+void srt_condition_init(srt_condition *c, srt_lock *lock);
+/* Holding the lock: OK (notified), TIMEDOUT, INTERRUPTED (the lock is held
+** again in all three), EPERM (not held), NOMEM. */
+int srt_condition_wait(srt_condition *c, int64_t deadline, int *owner_died);
+int srt_condition_notify(srt_condition *c, int n); /* woken, or -1: not held */
+int srt_condition_has_waiters(const srt_condition *c);
+
+/* Barrier, as Python's. wait: OK (index set), SRT_BARRIER_ACTION (index
+** set; run the action, then action_done), BROKEN, INTERRUPTED (broken). */
+typedef struct srt_barrier {
+  srt_mutex m;
+  srt_cond c;
+  uint32_t parties, count;
+  int32_t state;
+  pid_t action_pid;
+} srt_barrier;
+void srt_barrier_init(srt_barrier *b, uint32_t parties);
+void srt_barrier_destroy(srt_barrier *b);
+int srt_barrier_wait(srt_barrier *b, int64_t deadline, int has_action, uint32_t *index);
+int srt_barrier_action_done(srt_barrier *b, int ok); /* OK or BROKEN */
+void srt_barrier_reset(srt_barrier *b);
+void srt_barrier_abort(srt_barrier *b);
+uint32_t srt_barrier_n_waiting(srt_barrier *b);
+int srt_barrier_broken(srt_barrier *b);
 
 #endif

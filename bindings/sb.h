@@ -124,6 +124,10 @@ const char *sb_current_name(lua_State *L);
 void sb_open_codec(lua_State *L);
 void sb_open_thread(lua_State *L);
 void sb_open_sync(lua_State *L);
+/* l_sync.c: push a new strand.Lock (recursive: RLock) handle, return its
+** lock; the lock of a Lock or RLock object (NULL for any other object). */
+srt_lock *sb_push_new_lock(lua_State *L, int recursive);
+srt_lock *sb_lock_of(srt_obj *o);
 void sb_open_process(lua_State *L);
 void sb_open_queue(lua_State *L);
 void sb_open_pipe(lua_State *L);

@@ -149,6 +149,17 @@ static int acquire(srt_lock *l, int64_t deadline, int detect) {
 
 int srt_lock_acquire(srt_lock *l, int64_t deadline) { return acquire(l, deadline, 0); }
 
+/* The bindings' fast path: recursion or one CAS, nothing that may sleep or
+** make a system call. */
+int srt_lock_try(srt_lock *l) {
+  uint64_t me = self_id();
+  if (l->recursive && atomic_load_explicit(&l->owner, memory_order_relaxed) == me) {
+    l->depth++;
+    return SRT_OK;
+  }
+  return try_take(l, (uint32_t)(me >> 32)) ? took(l, me, SRT_OK) : SRT_TIMEDOUT;
+}
+
 int srt_lock_acquire_checked(srt_lock *l, int64_t deadline) { return acquire(l, deadline, 1); }
 
 /* Free the word; wake one sleeper if any marked itself. Two threads

@@ -286,6 +286,9 @@ int srt_spin_budget(int polls);     /* polls, or 0 when only one CPU is usable *
 ** graph and returns SRT_DEADLOCK, without sleeping, when it would close a
 ** cycle of threads each waiting for a lock another of them holds. */
 int srt_lock_acquire_checked(srt_lock *l, int64_t deadline);
+/* One attempt (or RLock recursion): SRT_OK or SRT_TIMEDOUT, never a wait,
+** a system call, or a dead-holder check. */
+int srt_lock_try(srt_lock *l);
 /* Take the lock back for Condition: interrupts wait until it is held. */
 int srt_lock_acquire_restore_nointr(srt_lock *l, uint32_t depth);
 

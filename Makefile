@@ -10,6 +10,12 @@
 CC      ?= cc
 BUILD   ?= build
 PREFIX  ?= /usr/local
+BIN_DIR      ?= $(PREFIX)/bin
+LIB_DIR      ?= $(PREFIX)/lib
+INCLUDE_DIR  ?= $(PREFIX)/include
+LUA_CMOD_DIR ?= $(PREFIX)/lib/lua/5.4
+LUA_LMOD_DIR ?= $(PREFIX)/share/lua/5.4
+MAN1_DIR     ?= $(PREFIX)/share/man/man1
 LUA_INC ?= /usr/include/lua5.4
 LUA_LIB ?= -llua5.4
 OPT     ?= -O2 -g
@@ -27,10 +33,13 @@ LIB_OBJ      = $(RUNTIME_OBJ) $(BINDINGS_OBJ)
 CTEST_SRC    = $(wildcard spec/c/test_*.c)
 CTEST_BIN    = $(CTEST_SRC:spec/c/%.c=$(BUILD)/ctest/%)
 HEADERS      = $(wildcard runtime/*.h bindings/*.h)
+# C programs on the public API (strand.h + libstrand.a + Lua), not runtime only
+EMBED_BIN    = $(BUILD)/examples/host $(BUILD)/ctest/test_embed
 
 .PHONY: all deps test check-deps sanitize demo scripts bench install uninstall clean ctest
 
-all: check-deps $(BUILD)/strand $(BUILD)/strand.so $(BUILD)/libstrand.a $(BUILD)/libstrand.so $(CTEST_BIN)
+all: check-deps $(BUILD)/strand $(BUILD)/strand.so $(BUILD)/libstrand.a $(BUILD)/libstrand.so $(CTEST_BIN) \
+     $(EMBED_BIN)
 
 # Installs what is missing from Debian when run as root; otherwise prints the command.
 deps:
@@ -61,6 +70,14 @@ $(BUILD)/libstrand.a: $(LIB_OBJ)
 $(BUILD)/libstrand.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libstrand.so.0 -o $@ $^ $(LDFLAGS) $(LUA_LIB)
 
+$(BUILD)/examples/host: examples/host.c $(BUILD)/libstrand.a bindings/strand.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libstrand.a $(LDFLAGS) $(LUA_LIB) -lm -ldl
+
+$(BUILD)/ctest/test_embed: spec/c/embed.c $(BUILD)/libstrand.a bindings/strand.h spec/c/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libstrand.a $(LDFLAGS) $(LUA_LIB) -lm -ldl
+
 $(BUILD)/ctest/%: spec/c/%.c $(RUNTIME_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(RUNTIME_OBJ) $(LDFLAGS)
@@ -88,22 +105,34 @@ scripts: deps all
 bench: deps all
 	sh bench/run.sh
 
+# a directory under PREFIX written as ${prefix}/..., as .pc files do
+under_prefix = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+VERSION = $(shell sed -n 's/^\#define STRAND_VERSION "\(.*\)"/\1/p' bindings/strand.h)
+
+# The command, the Lua modules where lua5.4 looks (strand.so, strand/busted.lua),
+# the header, the libraries, strand.pc for pkg-config and the man page.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	  $(DESTDIR)$(PREFIX)/lib/lua/5.4
-	install -m 755 $(BUILD)/strand $(DESTDIR)$(PREFIX)/bin/strand
-	install -m 644 bindings/strand.h $(DESTDIR)$(PREFIX)/include/strand.h
-	install -m 644 $(BUILD)/libstrand.a $(DESTDIR)$(PREFIX)/lib/libstrand.a
-	install -m 755 $(BUILD)/libstrand.so $(DESTDIR)$(PREFIX)/lib/libstrand.so.0
-	ln -sf libstrand.so.0 $(DESTDIR)$(PREFIX)/lib/libstrand.so
-	install -m 755 $(BUILD)/strand.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/strand.so
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' strand.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/strand.pc
+	install -d $(DESTDIR)$(BIN_DIR) $(DESTDIR)$(INCLUDE_DIR) $(DESTDIR)$(LIB_DIR)/pkgconfig \
+	  $(DESTDIR)$(LUA_CMOD_DIR) $(DESTDIR)$(LUA_LMOD_DIR)/strand $(DESTDIR)$(MAN1_DIR)
+	install -m 755 $(BUILD)/strand $(DESTDIR)$(BIN_DIR)/strand
+	install -m 644 bindings/strand.h $(DESTDIR)$(INCLUDE_DIR)/strand.h
+	install -m 644 $(BUILD)/libstrand.a $(DESTDIR)$(LIB_DIR)/libstrand.a
+	install -m 755 $(BUILD)/libstrand.so $(DESTDIR)$(LIB_DIR)/libstrand.so.0
+	ln -sf libstrand.so.0 $(DESTDIR)$(LIB_DIR)/libstrand.so
+	install -m 755 $(BUILD)/strand.so $(DESTDIR)$(LUA_CMOD_DIR)/strand.so
+	install -m 644 lua/strand/busted.lua $(DESTDIR)$(LUA_LMOD_DIR)/strand/busted.lua
+	install -m 644 docs/strand.1 $(DESTDIR)$(MAN1_DIR)/strand.1
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(call under_prefix,$(LIB_DIR))|g' \
+	  -e 's|@INCLUDEDIR@|$(call under_prefix,$(INCLUDE_DIR))|g' -e 's|@VERSION@|$(VERSION)|g' \
+	  strand.pc.in > $(DESTDIR)$(LIB_DIR)/pkgconfig/strand.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/strand $(DESTDIR)$(PREFIX)/include/strand.h \
-	  $(DESTDIR)$(PREFIX)/lib/libstrand.a $(DESTDIR)$(PREFIX)/lib/libstrand.so \
-	  $(DESTDIR)$(PREFIX)/lib/libstrand.so.0 $(DESTDIR)$(PREFIX)/lib/lua/5.4/strand.so \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/strand.pc
+	rm -f $(DESTDIR)$(BIN_DIR)/strand $(DESTDIR)$(INCLUDE_DIR)/strand.h \
+	  $(DESTDIR)$(LIB_DIR)/libstrand.a $(DESTDIR)$(LIB_DIR)/libstrand.so \
+	  $(DESTDIR)$(LIB_DIR)/libstrand.so.0 $(DESTDIR)$(LUA_CMOD_DIR)/strand.so \
+	  $(DESTDIR)$(LUA_LMOD_DIR)/strand/busted.lua $(DESTDIR)$(MAN1_DIR)/strand.1 \
+	  $(DESTDIR)$(LIB_DIR)/pkgconfig/strand.pc
+	-rmdir $(DESTDIR)$(LUA_LMOD_DIR)/strand 2>/dev/null
 
 clean:
 	rm -rf build build-asan build-tsan

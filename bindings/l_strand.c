@@ -172,6 +172,7 @@ int luaopen_strand(lua_State *L) {
   sb_open_codec(L);
   sb_open_thread(L);
   sb_open_sync(L);
+  sb_open_debug(L);
   lua_createtable(L, 0, 1);
   sb_setfn(L, "__index", module_index);
   lua_setmetatable(L, -2);

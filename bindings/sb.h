@@ -134,6 +134,7 @@ void sb_open_pipe(lua_State *L);
 void sb_open_shared(lua_State *L);
 void sb_open_pool(lua_State *L);
 void sb_open_futures(lua_State *L);
+void sb_open_debug(lua_State *L); /* debug_threads, debug_watchdog: l_debug.c */
 
 /* End-of-program work for the CLI and strand_shutdown: join non-daemon
 ** threads and processes, end daemon ones. */

@@ -172,6 +172,10 @@ int luaopen_strand(lua_State *L) {
   sb_open_codec(L);
   sb_open_thread(L);
   sb_open_sync(L);
+  sb_open_value(L);
+  sb_open_array(L);
+  sb_open_shared(L);
+  sb_open_shm(L);
   sb_open_debug(L);
   lua_createtable(L, 0, 1);
   sb_setfn(L, "__index", module_index);

@@ -144,4 +144,51 @@ void sb_processes_shutdown(int kill_all);
 /* Set a field of the table at -1 to a function. */
 #define sb_setfn(L, name, fn) (lua_pushcfunction(L, fn), lua_setfield(L, -2, name))
 
+/* ---- shared memory: typecodes of Value/Array (typecode.c) -------------------- */
+enum { SB_TC_INT, SB_TC_FLOAT, SB_TC_CHAR, SB_TC_BOOL };
+typedef struct sb_tc {
+  char code;        /* 'b' 'B' 'h' 'H' 'i' 'I' 'l' 'L' 'q' 'Q' 'f' 'd' 'c' '?' */
+  unsigned char size; /* bytes: 1, 2, 4 or 8 */
+  unsigned char kind; /* SB_TC_* */
+  int64_t min, max;   /* integer range */
+  const char *name;   /* C type, for messages */
+} sb_tc;
+const sb_tc *sb_tc_find(int code);
+const sb_tc *sb_tc_check(lua_State *L, int idx); /* typecode argument or error */
+uint64_t sb_tc_load(const sb_tc *t, const void *p);           /* atomic */
+void sb_tc_store(const sb_tc *t, void *p, uint64_t bits);     /* atomic */
+void sb_tc_push(lua_State *L, const sb_tc *t, uint64_t bits);
+/* The Lua value at idx as bits, or an error "<what>: ..." (type, range). */
+uint64_t sb_tc_tobits(lua_State *L, const sb_tc *t, int idx, const char *what);
+/* The same with what = "name[]", written "name[at]" in the error. */
+uint64_t sb_tc_tobits_at(lua_State *L, const sb_tc *t, int idx, const char *what, lua_Integer at);
+uint64_t sb_tc_zero(const sb_tc *t);
+/* Lock-free read-modify-writes; each pushes its result. */
+int sb_tc_add(lua_State *L, const sb_tc *t, void *p, int idx, const char *what);
+int sb_tc_cas(lua_State *L, const sb_tc *t, void *p, int iold, int inew, const char *what);
+int sb_tc_exchange(lua_State *L, const sb_tc *t, void *p, int idx, const char *what);
+/* The lock option at idx ({lock=...} or the value): nil/true a new RLock,
+** false none, or the given Lock/RLock. Returns it with a new reference
+** (NULL: none) and its srt_lock in *lk when known. */
+srt_obj *sb_lock_option(lua_State *L, int idx, const char *fname, srt_lock **lk);
+/* Take lk for a multi-element operation unless this thread holds it; returns
+** whether it was taken (release it after). Raises on Ctrl-C/cancel. */
+int sb_lock_bulk(lua_State *L, srt_lock *lk);
+/* meta_patch.c: route a type's __index/__newindex through index/newindex
+** (each gets the original as upvalue 1, the fallbacks call it, and a table
+** of `methods` as upvalue 2) and add the extra metamethods; done once per
+** state when the type's module part opens. */
+void sb_meta_patch(lua_State *L, uint32_t type, size_t objsize, lua_CFunction index,
+                   lua_CFunction newindex, const luaL_Reg *extra, const luaL_Reg *methods);
+int sb_meta_index_fallback(lua_State *L);    /* from a patched __index */
+int sb_meta_newindex_fallback(lua_State *L); /* from a patched __newindex */
+/* Push a handle for o cached in the handle at idx's per-state fields: the
+** same userdata each call (get_lock). */
+int sb_push_cached_ref(lua_State *L, int idx, srt_obj *o);
+void sb_open_value(lua_State *L);  /* l_value.c: Value, RawValue */
+void sb_open_array(lua_State *L);  /* l_array.c: Array, RawArray */
+void sb_open_shm(lua_State *L);    /* l_shm.c: SharedMemory */
+void sb_shm_shutdown(void);        /* unlink the blocks this program created */
+/* sb_open_shared (l_shdict.c): shared dict/list/Namespace and Manager */
+
 #endif

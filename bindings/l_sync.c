@@ -616,9 +616,7 @@ static int l_barrier_new(lua_State *L) {
     lua_getfield(L, 1, "parties");
     lua_getfield(L, 1, "action");
     lua_getfield(L, 1, "timeout");
-    lua_replace(L, 3);
-    lua_replace(L, 2);
-    lua_replace(L, 1);
+    lua_remove(L, 1);
   }
   lua_settop(L, 3);
   lua_Integer parties = luaL_checkinteger(L, 1);

@@ -3,13 +3,13 @@
 ** condition's own Lock or RLock.
 **
 ** wait() and notify() may only be called holding that lock, so the queue
-** needs no lock of its own. Each waiter has one node in the arena (one per
-** thread, reused) with a futex word; notify(n) unlinks the first n nodes and
+** needs no lock of its own. Each wait puts a node in the arena (where other
+** processes see it) with a futex word; notify(n) unlinks the first n nodes and
 ** wakes each, so exactly n waiters return notified, in arrival order, as in
 ** Python. Every change to the queue is a single pointer store made after
 ** the node is complete, so a process killed while holding the lock leaves a
 ** well-formed queue to whoever takes the lock over. Nodes of processes that
-** died while waiting are skipped (and dropped) by notify.
+** died while waiting are skipped, and freed, by notify.
 */
 #include "srt.h"
 
@@ -20,29 +20,6 @@ struct srt_cwaiter {
   pid_t pid;
   struct srt_cwaiter *_Atomic next;
 };
-
-/* ---- this thread's node ---------------------------------------------------- */
-static pthread_key_t node_key;
-static pthread_once_t node_once = PTHREAD_ONCE_INIT;
-static __thread srt_cwaiter *my_node;
-static __thread pid_t my_node_pid;
-
-static void free_node(void *p) { srt_free(p); }
-static void make_key(void) { pthread_key_create(&node_key, free_node); }
-
-/* A forked child must not share its parent thread's node: keyed by pid. */
-static srt_cwaiter *self_node(void) {
-  pid_t pid = srt_self_pid();
-  if (my_node && my_node_pid == pid) return my_node;
-  pthread_once(&node_once, make_key);
-  srt_cwaiter *n = srt_calloc(sizeof *n);
-  if (!n) return NULL;
-  n->pid = pid;
-  my_node = n;
-  my_node_pid = pid;
-  pthread_setspecific(node_key, n);
-  return n;
-}
 
 /* ---- the queue --------------------------------------------------------------- */
 void srt_condition_init(srt_condition *c, srt_lock *lock) {
@@ -67,8 +44,9 @@ static void unlink_node(srt_condition *c, srt_cwaiter *n) {
 int srt_condition_wait(srt_condition *c, int64_t deadline, int *owner_died) {
   *owner_died = 0;
   if (!srt_lock_is_owner(c->lock)) return SRT_EPERM;
-  srt_cwaiter *n = self_node();
+  srt_cwaiter *n = srt_alloc(sizeof *n);
   if (!n) return SRT_NOMEM;
+  n->pid = srt_self_pid();
   enqueue(c, n);
   uint32_t depth = srt_lock_release_all(c->lock);
   int r = SRT_OK;
@@ -79,8 +57,10 @@ int srt_condition_wait(srt_condition *c, int64_t deadline, int *owner_died) {
   *owner_died = srt_lock_acquire_restore_nointr(c->lock, depth) == SRT_OWNERDEAD;
   /* A notify may have come between the timeout and taking the lock back:
   ** then the node is already out of the queue, and this wait was notified. */
-  if (atomic_load(&n->notified)) return r == SRT_INTERRUPTED ? r : SRT_OK;
-  unlink_node(c, n);
+  int notified = atomic_load(&n->notified);
+  if (!notified) unlink_node(c, n);
+  srt_free(n); /* the notifier is done with it: it held the lock until now */
+  if (notified) return r == SRT_INTERRUPTED ? r : SRT_OK;
   return r == SRT_OK ? SRT_TIMEDOUT : r;
 }
 
@@ -92,7 +72,10 @@ int srt_condition_notify(srt_condition *c, int n) {
     srt_cwaiter *w = atomic_load(&c->head);
     if (!w) break;
     atomic_store(&c->head, atomic_load(&w->next));
-    if (w->pid != me && !srt_pid_alive(w->pid)) continue; /* died waiting */
+    if (w->pid != me && !srt_pid_alive(w->pid)) { /* died waiting */
+      srt_free(w);
+      continue;
+    }
     atomic_store(&w->notified, 1);
     srt_futex_wake(&w->notified, 1);
     woken++;

@@ -68,7 +68,7 @@ static void thread_label(char *buf, size_t n, const char *name, uint64_t who) {
 /* path[0] is the entering thread (on `first`), path[1..len-1] the others. */
 static void write_report(const srt_lock *first, uint64_t me, waiter **path, size_t len) {
   size_t off = (size_t)snprintf(report, sizeof report,
-                                "deadlock: %zu threads wait forever for each other:", len);
+                                "%zu threads wait forever for each other:", len);
   for (size_t i = 0; i < len && off < sizeof report; i++) {
     char who[NAME_MAX_LEN + 16], holder[NAME_MAX_LEN + 16];
     const srt_lock *on = i == 0 ? first : path[i]->on;

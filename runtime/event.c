@@ -4,8 +4,8 @@
 ** set() raises the flag and bumps the generation, so a waiter that slept
 ** through a set() followed at once by clear() still returns true, as in
 ** Python, where set() notifies everyone who was waiting. No internal lock:
-** a killed process cannot leave it half done. A waiter spins a little
-** before sleeping (on more than one CPU); set() wakes only when someone
+** a killed process cannot leave it half done. A waiter spins before
+** sleeping, as long as spinning pays (spin.c); set() wakes only when someone
 ** sleeps.
 */
 #include "srt.h"
@@ -17,6 +17,7 @@
 void srt_event_init(srt_event *e) {
   atomic_init(&e->word, 0);
   atomic_init(&e->sleepers, 0);
+  atomic_init(&e->spin, 0);
 }
 
 int srt_event_is_set(const srt_event *e) { return atomic_load(&e->word) & 1; }
@@ -38,10 +39,15 @@ int srt_event_wait(srt_event *e, int64_t deadline) {
   uint32_t first = atomic_load(&e->word);
   if (first & 1) return SRT_OK;
   if (deadline <= 0) return SRT_TIMEDOUT;
-  for (int i = srt_spin_budget(SPIN_POLLS); i > 0; i--) {
+  int polls = srt_spin_polls(&e->spin, SPIN_POLLS);
+  for (int i = 0; i < polls; i++) {
     srt_cpu_relax();
-    if (happened(atomic_load_explicit(&e->word, memory_order_acquire), first)) return SRT_OK;
+    if (happened(atomic_load_explicit(&e->word, memory_order_acquire), first)) {
+      srt_spin_learn(&e->spin, 1, SPIN_POLLS);
+      return SRT_OK;
+    }
   }
+  if (polls) srt_spin_learn(&e->spin, 0, SPIN_POLLS);
   int r;
   atomic_fetch_add(&e->sleepers, 1);
   for (;;) {

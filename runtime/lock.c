@@ -20,7 +20,7 @@
 ** wake-up, then every CHECK_EVERY_NS: a live holder wakes it long before. */
 #define FIRST_CHECK_NS 20000000LL /* 20 ms */
 #define CHECK_EVERY_NS 250000000LL
-#define SPIN_POLLS 100 /* ~3 us: a critical section of a few instructions ends sooner */
+#define SPIN_POLLS 200 /* at most ~5 us: most critical sections end sooner */
 
 /* ---- who am I ------------------------------------------------------------ */
 /* getpid() is a system call in current glibc; acquire needs the pid on its
@@ -58,7 +58,7 @@ void srt_lock_init(srt_lock *l, int recursive) {
   atomic_init(&l->owner, 0);
   l->recursive = (uint32_t)recursive;
   l->depth = 0;
-  l->pad = 0;
+  atomic_init(&l->spin, 0);
 }
 
 static inline int try_take(srt_lock *l, uint32_t word) {
@@ -86,11 +86,15 @@ static int take_from_dead(srt_lock *l, uint64_t me) {
 ** holder. Waits with no deadline join the wait-for graph when `detect`. */
 static int acquire_slow(srt_lock *l, uint64_t me, int64_t deadline, int detect) {
   uint32_t mine = (uint32_t)(me >> 32);
-  for (int i = srt_spin_budget(SPIN_POLLS); i > 0; i--) {
+  int polls = srt_spin_polls(&l->spin, SPIN_POLLS);
+  for (int i = 0; i < polls; i++) {
     srt_cpu_relax();
-    if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 && try_take(l, mine))
+    if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 && try_take(l, mine)) {
+      srt_spin_learn(&l->spin, 1, SPIN_POLLS);
       return took(l, me, SRT_OK);
+    }
   }
+  if (polls) srt_spin_learn(&l->spin, 0, SPIN_POLLS);
   int registered = 0, r;
   int64_t check_at = srt_now_ns() + FIRST_CHECK_NS;
   for (;;) {
@@ -199,16 +203,15 @@ int srt_lock_acquire_restore(srt_lock *l, uint32_t depth, int64_t deadline) {
 ** Python's does: a pending interrupt is set aside while waiting for the
 ** lock, and put back for the caller to raise. */
 int srt_lock_acquire_restore_nointr(srt_lock *l, uint32_t depth) {
-  srt_tctx *me = srt_self();
   int why = 0, r;
   for (;;) {
-    if (me) {
-      int w = atomic_exchange(&me->interrupt, SRT_INT_NONE);
+    if (srt_interrupt_pending()) {
+      int w = srt_take_interrupt();
       if (w) why = w;
     }
     r = srt_lock_acquire_restore(l, depth, SRT_FOREVER);
     if (r != SRT_INTERRUPTED) break;
   }
-  if (why && me) atomic_store(&me->interrupt, why);
+  if (why) atomic_store(&srt_self()->interrupt, why);
   return r;
 }

@@ -10,13 +10,13 @@
 */
 #include "srt.h"
 
-#define SPIN_POLLS 400 /* ~10 us: long enough for a handoff between CPUs */
+#define SPIN_POLLS 2000 /* at most ~50 us: a handoff between two busy CPUs */
 
 void srt_sema_init(srt_sema *s, uint32_t value, uint32_t bound) {
   atomic_init(&s->value, value);
   atomic_init(&s->sleepers, 0);
   s->bound = bound;
-  s->pad = 0;
+  atomic_init(&s->spin, 0);
 }
 
 static int try_down(srt_sema *s) {
@@ -31,10 +31,15 @@ static int try_down(srt_sema *s) {
 int srt_sema_acquire(srt_sema *s, int64_t deadline) {
   if (try_down(s)) return SRT_OK;
   if (deadline <= 0) return SRT_TIMEDOUT;
-  for (int i = srt_spin_budget(SPIN_POLLS); i > 0; i--) {
+  int polls = srt_spin_polls(&s->spin, SPIN_POLLS);
+  for (int i = 0; i < polls; i++) {
     srt_cpu_relax();
-    if (atomic_load_explicit(&s->value, memory_order_relaxed) && try_down(s)) return SRT_OK;
+    if (atomic_load_explicit(&s->value, memory_order_relaxed) && try_down(s)) {
+      srt_spin_learn(&s->spin, 1, SPIN_POLLS);
+      return SRT_OK;
+    }
   }
+  if (polls) srt_spin_learn(&s->spin, 0, SPIN_POLLS);
   int r;
   atomic_fetch_add(&s->sleepers, 1);
   for (;;) {

@@ -132,7 +132,7 @@ typedef struct srt_lock {
   uint32_t recursive;
   _Atomic uint64_t owner;  /* pid << 32 | tid of the holder, 0 when free */
   uint32_t depth;          /* RLock recursion depth */
-  uint32_t pad;
+  _Atomic uint32_t spin;   /* adaptive spinning hint (spin.c) */
 } srt_lock;
 void srt_lock_init(srt_lock *l, int recursive);
 /* deadline 0 means "don't block" (a dead holder is still taken over).
@@ -282,6 +282,10 @@ static inline void srt_cpu_relax(void) {
 }
 int srt_usable_cpus(void);          /* CPUs this process may run on */
 int srt_spin_budget(int polls);     /* polls, or 0 when only one CPU is usable */
+/* Adaptive spinning: how many polls to try now (0 on one CPU), given an
+** object's hint word (0 = new); then whether the spin got what it wanted. */
+int srt_spin_polls(_Atomic uint32_t *hint, int max);
+void srt_spin_learn(_Atomic uint32_t *hint, int ok, int max);
 /* srt_lock_acquire, but a wait with no deadline first enters the wait-for
 ** graph and returns SRT_DEADLOCK, without sleeping, when it would close a
 ** cycle of threads each waiting for a lock another of them holds. */
@@ -304,7 +308,7 @@ typedef struct srt_sema {
   _Atomic uint32_t value;
   _Atomic uint32_t sleepers;
   uint32_t bound;
-  uint32_t pad;
+  _Atomic uint32_t spin; /* adaptive spinning hint (spin.c) */
 } srt_sema;
 void srt_sema_init(srt_sema *s, uint32_t value, uint32_t bound);
 int srt_sema_acquire(srt_sema *s, int64_t deadline); /* OK, TIMEDOUT, INTERRUPTED */
@@ -315,6 +319,7 @@ uint32_t srt_sema_value(const srt_sema *s);
 typedef struct srt_event {
   _Atomic uint32_t word;
   _Atomic uint32_t sleepers;
+  _Atomic uint32_t spin; /* adaptive spinning hint (spin.c) */
 } srt_event;
 void srt_event_init(srt_event *e);
 void srt_event_set(srt_event *e);

@@ -134,6 +134,7 @@ static void test_lock(void) {
   usleep(20000);
   srt_interrupt(ctx, SRT_INT_CANCEL);
   pthread_join(t, &r);
+  srt_free(ctx);
   ok((intptr_t)r == SRT_INTERRUPTED, "Lock: an interrupt ends a blocked acquire");
   srt_lock_release(l);
 }
@@ -285,12 +286,13 @@ static void test_deadlock(void) {
   while ((!helper_ctx || !atomic_load(&helper_ctx->waiting)) && srt_now_ns() < end) sched_yield();
   int r = srt_lock_acquire_checked(&S->b, SRT_FOREVER);
   const char *rep = srt_deadlock_report();
-  ok(r == SRT_DEADLOCK && strstr(rep, "2 threads") && strstr(rep, "main waits for strand.Lock") &&
+  ok(r == SRT_DEADLOCK && strstr(rep, "2 threads wait forever") && strstr(rep, "main waits for strand.Lock") &&
          strstr(rep, "held by worker-B") && strstr(rep, "worker-B waits for strand.Lock") &&
          strstr(rep, "held by main"),
      "deadlock: the report says who waits for what and who holds it:\n# %s", rep);
   srt_lock_release(&S->a);
   pthread_join(h, NULL);
+  srt_free(helper_ctx);
 
   /* a thread waiting for a plain Lock it holds is not a deadlock: another may release */
   srt_lock_init(&S->a, 0);
@@ -562,6 +564,8 @@ static void test_barrier(void) {
 
 int main(void) {
   ok(srt_arena_init(64 << 20) == 0, "arena maps");
+  srt_arena_stats st0, st;
+  srt_arena_stats_get(&st0);
   S = srt_calloc(sizeof *S);
   test_lock();
   test_lock_processes();
@@ -570,5 +574,8 @@ int main(void) {
   test_event();
   test_condition();
   test_barrier();
+  srt_free(S);
+  srt_arena_stats_get(&st);
+  ok(st.in_use == st0.in_use, "nothing left in the arena (%zu bytes in use, %zu at start)", st.in_use, st0.in_use);
   return 0;
 }

@@ -177,6 +177,8 @@ int luaopen_strand(lua_State *L) {
   sb_open_shared(L);
   sb_open_shm(L);
   sb_open_debug(L);
+  sb_open_pool(L);
+  sb_open_futures(L);
   lua_createtable(L, 0, 1);
   sb_setfn(L, "__index", module_index);
   lua_setmetatable(L, -2);

@@ -191,4 +191,132 @@ void sb_open_shm(lua_State *L);    /* l_shm.c: SharedMemory */
 void sb_shm_shutdown(void);        /* unlink the blocks this program created */
 /* sb_open_shared (l_shdict.c): shared dict/list/Namespace and Manager */
 
+/* ---- futures, tasks, executors, pools (l_future.c task.c l_executor.c
+** l_pool.c) ------------------------------------------------------------------- */
+/* A Future (and a Pool's AsyncResult) lives in the arena: whoever runs the
+** task, a thread or a forked worker, writes the result straight into it. A
+** result of a map is split in parts (one per chunk); a plain call has one. */
+enum { SB_F_PENDING, SB_F_RUNNING, SB_F_FINISHED, SB_F_CANCELLED };
+enum { SB_FK_CALL, SB_FK_MAP };               /* what result() gives: values, or a list */
+enum { SB_TASK_CALL, SB_TASK_MAP, SB_TASK_STARMAP };
+#define SB_INLINE 64 /* arguments and results up to this size stay in the future */
+
+typedef struct sb_fnblob sb_fnblob; /* a task function, encoded once (task.c) */
+typedef struct sb_flink sb_flink;   /* a waiter or callback inbox watching a future */
+
+typedef struct sb_part {
+  void *msg;   /* the result (packed values or codec bytes), or the error */
+  size_t len;
+  uint32_t failed;
+  _Atomic uint32_t done;
+} sb_part;
+
+typedef struct sb_task {
+  srt_tqnode node;          /* first: the queue links tasks through it */
+  struct sb_future *fut;    /* completed by the task; the task holds a reference */
+  sb_fnblob *fn;            /* referenced */
+  uint32_t part, kind;      /* which part of fut; SB_TASK_* */
+  int64_t count;            /* items in a map chunk */
+  void *args;               /* packed arguments (or items), in argbuf or an arena block */
+  size_t args_len;
+} sb_task;
+
+typedef struct sb_future {
+  srt_obj h;
+  srt_mutex mu;               /* guards the links and every state change */
+  _Atomic uint32_t state;     /* SB_F_* */
+  _Atomic uint32_t seq;       /* futex word: bumped at each completed part and at cancel */
+  _Atomic uint32_t sleepers;
+  _Atomic uint32_t ndone;     /* parts done = filled entries of order[] */
+  uint32_t nparts, kind;      /* SB_FK_* */
+  _Atomic int32_t failed_part; /* first part that failed, in completion order, or -1 */
+  _Atomic uint32_t cancel_req; /* cancel() stopped it while running */
+  srt_tctx *_Atomic runner;   /* the thread running a one-part task */
+  sb_flink *links;
+  int64_t nitems, chunksize;  /* a map: items in all, items per part */
+  sb_part *parts;             /* &one, or an arena array */
+  _Atomic uint32_t *order;    /* part indices in completion order */
+  sb_task task;               /* the task of a one-part future */
+  sb_part one;
+  _Atomic uint32_t one_order;
+  char argbuf[SB_INLINE], resbuf[SB_INLINE];
+} sb_future;
+
+/* l_future.c */
+sb_future *sb_future_new(lua_State *L, uint32_t type, uint32_t kind, uint32_t nparts);
+int sb_future_start(sb_future *f);      /* 0: cancelled, skip the task */
+/* Store part i's result (an arena block, f->resbuf, or NULL) and wake waiters;
+** takes the message over. A part already done or a cancelled future drops it. */
+void sb_future_done_part(sb_future *f, uint32_t i, void *msg, size_t len, int failed);
+int sb_future_cancel(sb_future *f, int running_too); /* 1: it is cancelled */
+int sb_future_is_done(sb_future *f);
+/* Wait until the future is done (1) or the deadline passed (0); raises on
+** Ctrl-C/cancel. wait_parts waits until more than k parts are done. */
+int sb_future_wait(lua_State *L, sb_future *f, int64_t deadline);
+int sb_future_wait_parts(lua_State *L, sb_future *f, uint32_t k, int64_t deadline);
+/* Push what result() returns (values, or the list of a map); raises the
+** task's error, or Cancelled. */
+int sb_future_push_result(lua_State *L, sb_future *f);
+/* Call fn(handle) in this state when f is done (now, if it is). mode 0: the
+** callback gets the future; mode 1 (AsyncResult): the callback at cb gets the
+** result, the one at ecb (or nil) the error. */
+void sb_future_on_done(lua_State *L, int handle, int cb, int ecb, int mode);
+/* Run the callbacks of futures that finished since the last call. Every
+** futures/executor/pool entry point calls it. */
+void sb_run_callbacks(lua_State *L);
+/* Push iterator, nil, nil, closing value for `for i, v in ...` over the
+** items of the map future at fidx, in order or in completion order; closing
+** the loop early cancels what has not run. */
+int sb_push_map_iter(lua_State *L, int fidx, int ordered, int64_t deadline);
+void sb_future_destroy(srt_obj *o); /* the destroy hook of Future and AsyncResult */
+void sb_open_executor(lua_State *L); /* l_executor.c */
+void sb_executors_atexit(int cancel_all);
+/* The end of the program: executors finish their queues, pools terminate. */
+void sb_pools_atexit(int cancel_all);
+void sb_futures_shutdown(int cancel_all); /* end executors and pools at exit */
+
+/* task.c: functions sent once, packed values, running a task */
+sb_fnblob *sb_fn_ref(lua_State *L, int idx); /* a new reference, for a task */
+void sb_fn_unref(sb_fnblob *b);
+/* Pack n stack values (scalars and arrays of numbers without the codec);
+** into buf when they fit in cap bytes, else an arena block (*out). */
+size_t sb_pack(lua_State *L, int first, int n, void *buf, size_t cap, void **out,
+               const char *what);
+size_t sb_pack_error(lua_State *L, int idx, void *buf, size_t cap, void **out);
+/* Pack items first..first+count-1 of the table at t (a map chunk). */
+size_t sb_pack_slice(lua_State *L, int t, int64_t first, int64_t count, void **out,
+                     const char *what);
+int sb_unpack(lua_State *L, const void *msg, size_t len);  /* pushes, returns count */
+/* Store the values of msg in the table at t from index first on. */
+int64_t sb_unpack_into(lua_State *L, const void *msg, size_t len, int t, int64_t first);
+void sb_packed_free(void *msg, size_t len, const void *inline_buf);
+/* Run a task in this (worker) state and complete its part. Returns 1 when the
+** worker itself was cancelled (not only its task) and should stop. */
+int sb_task_run(lua_State *L, sb_task *t);
+void sb_task_release(sb_task *t); /* drop what a finished or skipped task holds */
+/* A task block of its own for part `part` of a map future (takes args over;
+** the caller sets fn and count). */
+sb_task *sb_new_part_task(lua_State *L, sb_future *f, uint32_t part, int kind, void *args,
+                          size_t len);
+/* Run a worker's initializer message (initializer, initargs); 0 on success,
+** else the error is at the top of the stack. */
+int sb_run_initializer(lua_State *L, const void *msg, size_t len);
+
+/* l_pool.c: a pool of forked worker processes, shared by Pool and
+** ProcessPoolExecutor */
+typedef struct sb_engine sb_engine;
+/* Fork the server and its workers from this state. *init (packed
+** initializer and initargs, or NULL) is taken over and set to NULL. */
+sb_engine *sb_engine_start(lua_State *L, int nworkers, int maxtasks, void **init,
+                           size_t init_len, const char *worker_name);
+int sb_engine_submit(sb_engine *e, sb_task *t); /* SRT_OK or SRT_BROKEN (closed) */
+void sb_engine_close(sb_engine *e);
+void sb_engine_terminate(sb_engine *e);        /* cancel queued tasks, kill workers */
+void sb_engine_terminate_queue(sb_engine *e);  /* cancel queued tasks only */
+/* Closed and no longer owned: reaped (and freed) later by this process. */
+void sb_engine_orphan(sb_engine *e);
+int sb_engine_join(lua_State *L, sb_engine *e, int64_t deadline); /* 1: all ended */
+void sb_engine_free(sb_engine *e);             /* after join (or from a destroy hook) */
+int sb_engine_broken(lua_State *L, sb_engine *e); /* pushes the error if it is */
+
 #endif

@@ -358,4 +358,35 @@ void srt_barrier_abort(srt_barrier *b);
 uint32_t srt_barrier_n_waiting(srt_barrier *b);
 int srt_barrier_broken(srt_barrier *b);
 
+/* ---- task queue (taskq.c): what a pool's workers take work from ---------- */
+/* An intrusive FIFO of arena nodes (a task record starts with its node), for
+** pools of threads and of processes alike. A consumer killed while it pops
+** leaves its claim word pointing at the node it took (see srt_taskq_unclaim).
+** Consumers spin briefly before sleeping when more than one CPU is usable. */
+typedef struct srt_tqnode { struct srt_tqnode *next; } srt_tqnode;
+typedef struct srt_taskq {
+  srt_mutex mu;
+  srt_tqnode *head, *tail;
+  _Atomic uint32_t count;     /* queued nodes */
+  _Atomic uint32_t seq;       /* futex word: bumped by push and close */
+  _Atomic uint32_t sleepers;  /* consumers asleep on seq */
+  _Atomic uint32_t spinners;  /* consumers polling (at most one) */
+  _Atomic uint32_t closed;
+  _Atomic uint32_t waiting;   /* consumers inside pop */
+} srt_taskq;
+void srt_taskq_init(srt_taskq *q);
+void srt_taskq_destroy(srt_taskq *q);
+int srt_taskq_push(srt_taskq *q, srt_tqnode *n); /* SRT_OK, or SRT_BROKEN when closed */
+/* Take the oldest node; *claim (if given) is set to it before it is unlinked.
+** deadline 0: don't block. SRT_OK, SRT_TIMEDOUT, SRT_INTERRUPTED, or
+** SRT_BROKEN (closed and empty). */
+int srt_taskq_pop(srt_taskq *q, srt_tqnode **out, srt_tqnode *_Atomic *claim, int64_t deadline);
+int srt_taskq_unclaim(srt_taskq *q, srt_tqnode *n); /* 1: n was still queued */
+void srt_taskq_close(srt_taskq *q);                 /* refuse pushes; wake all */
+int srt_taskq_closed(srt_taskq *q);
+srt_tqnode *srt_taskq_drain(srt_taskq *q);          /* take every queued node */
+uint32_t srt_taskq_size(srt_taskq *q);
+uint32_t srt_taskq_waiting(srt_taskq *q);
+int srt_taskq_spin_polls(void); /* polls before sleeping: 0 on one CPU */
+
 #endif

@@ -1,0 +1,944 @@
+/*
+** l_pool.c — strand.Pool, its AsyncResult, and the engine of forked worker
+** processes that Pool and ProcessPoolExecutor share.
+**
+** The engine. Creating it forks one "server" process from the calling Lua
+** state (which is consistent: we are inside a C call); the server forks the
+** workers, so every worker, including a replacement forked later, starts
+** from the same copy of the program as it was at that moment, as Python's
+** fork pools do. The server is single-threaded and owns the workers: it
+** sleeps in poll() on a pidfd per worker, on a pidfd of the owner, and on a
+** signalfd (the owner pokes it with SIGTERM after changing the pool's state).
+** When a worker dies, the server reaps it, fails the task it was running
+** (its claim word in the queue says which) with a ProcessDied error naming
+** the pid and the signal or exit code, and forks a replacement; workers that
+** reach maxtasksperchild exit and are replaced the same way. When the owner
+** dies, the server kills the workers and exits. The owner reaps only the
+** server, by pid, so the pool never collects anybody else's children.
+**
+** Workers take tasks from a task queue in the arena and write each result
+** straight into its Future or AsyncResult, so no result travels through the
+** owner. A map is cut into chunks; a chunk travels as one task and its
+** results come back as one message (arrays of numbers without the codec).
+*/
+#include "sb.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define MAX_CHUNK 65536 /* items per task at most: a chunk is decoded on one Lua stack */
+
+static int open_pidfd(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+/* ---- the engine -------------------------------------------------------------------- */
+enum { E_RUN, E_CLOSE, E_TERMINATE };
+
+typedef struct wslot {
+  _Atomic pid_t pid;
+  int pidfd;                    /* in the server */
+  srt_tqnode *_Atomic current;  /* the task it runs (its claim word) */
+  uint64_t number;              /* ForkPoolWorker-N */
+} wslot;
+
+struct sb_engine {
+  srt_taskq q;
+  srt_mutex mu;                 /* guards broken_msg */
+  int nworkers, maxtasks;
+  _Atomic uint32_t state;       /* E_* */
+  _Atomic uint32_t broken;
+  _Atomic uint32_t joined;
+  pid_t owner;
+  _Atomic pid_t server;
+  int server_pidfd;             /* in the owner */
+  void *init;                   /* (initializer, initargs), packed */
+  size_t init_len;
+  void *broken_msg;             /* the error every task gets once broken */
+  size_t broken_len;
+  _Atomic uint64_t counter;     /* worker numbers */
+  char name[32];
+  wslot slots[];
+};
+
+static void cancel_queued(srt_taskq *q) {
+  srt_tqnode *n = srt_taskq_drain(q);
+  while (n) {
+    srt_tqnode *next = n->next;
+    sb_task *t = (sb_task *)n;
+    sb_future_cancel(t->fut, 0);
+    sb_task_release(t);
+    n = next;
+  }
+}
+
+/* Store the error of every task from now on (the one at the top), close the
+** queue and fail what is queued. The first error wins. */
+static void engine_break(lua_State *L, sb_engine *e) {
+  void *msg;
+  size_t len = sb_pack_error(L, -1, NULL, 0, &msg);
+  srt_mutex_lock(&e->mu);
+  if (!atomic_load(&e->broken) && msg) {
+    e->broken_msg = msg;
+    e->broken_len = len;
+    msg = NULL;
+    atomic_store(&e->broken, 1);
+  }
+  srt_mutex_unlock(&e->mu);
+  sb_packed_free(msg, len, NULL);
+  srt_taskq_close(&e->q);
+  srt_tqnode *n = srt_taskq_drain(&e->q);
+  while (n) {
+    srt_tqnode *next = n->next;
+    sb_task *t = (sb_task *)n;
+    int one = t->fut->nparts == 1;
+    void *m;
+    size_t ml = sb_pack_error(L, -1, one ? t->fut->resbuf : NULL, one ? SB_INLINE : 0, &m);
+    sb_future_done_part(t->fut, t->part, m, ml, 1);
+    sb_task_release(t);
+    n = next;
+  }
+}
+
+int sb_engine_broken(lua_State *L, sb_engine *e) {
+  if (!atomic_load(&e->broken)) return 0;
+  int n = e->broken_msg ? sb_unpack(L, e->broken_msg, e->broken_len) : 0;
+  if (n < 1) sb_push_error(L, "BrokenProcessPool", "the process pool is not usable anymore");
+  else if (n > 1) lua_pop(L, n - 1);
+  return 1;
+}
+
+/* ---- the worker process ------------------------------------------------------------- */
+static void worker_failed_init(lua_State *L, sb_engine *e) {
+  /* the initializer's error is at the top */
+  fprintf(stderr, "Exception in initializer:\n%s\n", luaL_tolstring(L, -1, NULL));
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "message");
+  const char *m = lua_tostring(L, -1);
+  sb_push_error(L, "BrokenProcessPool",
+                lua_pushfstring(L, "a worker's initializer failed: %s", m ? m : "?"));
+  lua_getfield(L, -4, "traceback");
+  lua_setfield(L, -2, "traceback");
+  lua_getfield(L, -4, "worker");
+  lua_setfield(L, -2, "worker");
+  engine_break(L, e);
+}
+
+static void worker_main(lua_State *L, sb_engine *e, int i, pid_t server) __attribute__((noreturn));
+static void worker_main(lua_State *L, sb_engine *e, int i, pid_t server) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != server) _exit(1);
+  sigset_t none;
+  sigemptyset(&none);
+  signal(SIGTERM, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  wslot *s = &e->slots[i];
+  lua_pushfstring(L, "%s-%d", e->name, (int)s->number);
+  lua_setfield(L, LUA_REGISTRYINDEX, "strand.name");
+  sb_install_interrupt_hook(L);
+  srt_take_interrupt();
+  int base = lua_gettop(L);
+  if (e->init && sb_run_initializer(L, e->init, e->init_len)) {
+    worker_failed_init(L, e);
+    fflush(NULL);
+    _exit(1);
+  }
+  lua_settop(L, base);
+  int ntasks = 0;
+  for (;;) {
+    srt_tqnode *n;
+    int r = srt_taskq_pop(&e->q, &n, &s->current, SRT_FOREVER);
+    if (r == SRT_BROKEN) break;
+    if (r != SRT_OK) { /* a cancel that came after its task ended */
+      srt_take_interrupt();
+      continue;
+    }
+    sb_task *t = (sb_task *)n;
+    if (atomic_load(&e->state) == E_TERMINATE) sb_future_cancel(t->fut, 1);
+    else sb_task_run(L, t);
+    atomic_store(&s->current, NULL);
+    sb_task_release(t);
+    lua_settop(L, base);
+    sb_run_callbacks(L);
+    fflush(stdout);
+    if (e->maxtasks && ++ntasks >= e->maxtasks) break;
+  }
+  fflush(NULL);
+  _exit(0);
+}
+
+/* ---- the server process -------------------------------------------------------------- */
+typedef struct server_fds {
+  int sfd, ppfd;
+} server_fds;
+
+static int spawn_worker(lua_State *L, sb_engine *e, int i, server_fds *fds) {
+  wslot *s = &e->slots[i];
+  s->number = atomic_fetch_add(&e->counter, 1) + 1;
+  pid_t server = getpid();
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    close(fds->sfd);
+    if (fds->ppfd >= 0) close(fds->ppfd);
+    for (int j = 0; j < e->nworkers; j++)
+      if (j != i && e->slots[j].pidfd >= 0) close(e->slots[j].pidfd);
+    worker_main(L, e, i, server);
+  }
+  s->pidfd = open_pidfd(pid);
+  atomic_store(&s->pid, pid);
+  if (s->pidfd < 0) { /* cannot watch it: do without it */
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    atomic_store(&s->pid, 0);
+    return -1;
+  }
+  return 0;
+}
+
+typedef struct death {
+  sb_task *t;
+  pid_t pid;
+  uint64_t number;
+  siginfo_t si;
+  sb_engine *e;
+} death;
+
+static int fail_task_body(lua_State *L) {
+  death *d = lua_touserdata(L, 1);
+  char why[128];
+  int exitcode;
+  if (d->si.si_code == CLD_EXITED) {
+    exitcode = d->si.si_status;
+    snprintf(why, sizeof why, "exited with code %d", exitcode);
+  } else {
+    exitcode = -d->si.si_status;
+    const char *abbrev = sigabbrev_np(d->si.si_status);
+    snprintf(why, sizeof why, "was killed by signal %d (SIG%s)", d->si.si_status, abbrev ? abbrev : "?");
+  }
+  lua_pushfstring(L, "worker process %d (%s-%d) %s while running a task", (int)d->pid, d->e->name,
+                  (int)d->number, why);
+  sb_push_error(L, "ProcessDied", lua_tostring(L, -1));
+  lua_pushinteger(L, d->pid);
+  lua_setfield(L, -2, "pid");
+  lua_pushinteger(L, exitcode);
+  lua_setfield(L, -2, "exitcode");
+  sb_future *f = d->t->fut;
+  int one = f->nparts == 1;
+  void *msg;
+  size_t len = sb_pack_error(L, -1, one ? f->resbuf : NULL, one ? SB_INLINE : 0, &msg);
+  sb_future_done_part(f, d->t->part, msg, len, 1);
+  return 0;
+}
+
+/* Reap worker i (its pidfd is readable) and settle the task it held. */
+static void reap_worker(lua_State *L, sb_engine *e, int i) {
+  wslot *s = &e->slots[i];
+  death d;
+  memset(&d, 0, sizeof d);
+  while (waitid(P_PIDFD, (id_t)s->pidfd, &d.si, WEXITED) != 0 && errno == EINTR) {
+  }
+  close(s->pidfd);
+  s->pidfd = -1;
+  d.pid = atomic_exchange(&s->pid, 0);
+  d.number = s->number;
+  d.e = e;
+  srt_tqnode *n = atomic_exchange(&s->current, NULL);
+  if (!n) return;
+  srt_taskq_unclaim(&e->q, n);
+  d.t = (sb_task *)n;
+  if (atomic_load(&e->state) == E_TERMINATE) {
+    sb_future_cancel(d.t->fut, 1);
+  } else {
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, fail_task_body);
+    lua_pushlightuserdata(L, &d);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) sb_future_cancel(d.t->fut, 1);
+    lua_settop(L, top);
+  }
+  sb_task_release(d.t);
+}
+
+static int alive(sb_engine *e) {
+  int n = 0;
+  for (int i = 0; i < e->nworkers; i++) n += e->slots[i].pidfd >= 0;
+  return n;
+}
+
+static int respawn_wanted(sb_engine *e) {
+  uint32_t st = atomic_load(&e->state);
+  if (atomic_load(&e->broken)) return 0;
+  return st == E_RUN || (st == E_CLOSE && srt_taskq_size(&e->q) > 0);
+}
+
+static void server_main(lua_State *L, sb_engine *e) __attribute__((noreturn));
+static void server_main(lua_State *L, sb_engine *e) {
+  signal(SIGINT, SIG_IGN); /* Ctrl-C belongs to the owner, which ends the pool */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  server_fds fds;
+  fds.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  fds.ppfd = open_pidfd(e->owner);
+  if (getppid() != e->owner) _exit(0);
+  for (int i = 0; i < e->nworkers; i++) e->slots[i].pidfd = -1;
+  for (int i = 0; i < e->nworkers; i++) spawn_worker(L, e, i, &fds);
+  struct pollfd *pf = calloc((size_t)e->nworkers + 2, sizeof *pf);
+  int *who = calloc((size_t)e->nworkers + 2, sizeof *who);
+  if (!pf || !who) _exit(1);
+  for (;;) {
+    int k = 0;
+    pf[k++] = (struct pollfd){fds.sfd, POLLIN, 0};
+    pf[k++] = (struct pollfd){fds.ppfd, POLLIN, 0};
+    for (int i = 0; i < e->nworkers; i++)
+      if (e->slots[i].pidfd >= 0) {
+        who[k] = i;
+        pf[k++] = (struct pollfd){e->slots[i].pidfd, POLLIN, 0};
+      }
+    if (poll(pf, (nfds_t)k, -1) < 0 && errno != EINTR) _exit(1);
+    if (pf[0].revents) {
+      struct signalfd_siginfo si;
+      while (read(fds.sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+      }
+    }
+    if (pf[1].revents) atomic_store(&e->state, E_TERMINATE); /* the owner is gone */
+    if (atomic_load(&e->state) == E_TERMINATE) {
+      for (int i = 0; i < e->nworkers; i++) {
+        pid_t pid = atomic_load(&e->slots[i].pid);
+        if (pid > 0 && e->slots[i].pidfd >= 0) kill(pid, SIGKILL);
+      }
+      for (int i = 0; i < e->nworkers; i++)
+        if (e->slots[i].pidfd >= 0) reap_worker(L, e, i);
+      cancel_queued(&e->q);
+      _exit(0);
+    }
+    for (int j = 2; j < k; j++)
+      if (pf[j].revents) reap_worker(L, e, who[j]);
+    int failed_forks = 0;
+    for (int i = 0; i < e->nworkers && respawn_wanted(e); i++)
+      if (e->slots[i].pidfd < 0 && spawn_worker(L, e, i, &fds) != 0) failed_forks++;
+    if (failed_forks && alive(e) == 0) {
+      sb_push_error(L, "BrokenProcessPool", "cannot fork a worker process");
+      engine_break(L, e);
+      lua_pop(L, 1);
+    }
+    if (alive(e) == 0 && (atomic_load(&e->state) != E_RUN || atomic_load(&e->broken))) {
+      cancel_queued(&e->q);
+      _exit(0);
+    }
+  }
+}
+
+/* ---- the owner's side ----------------------------------------------------------------- */
+/* Engines closed by a dropped executor, reaped when their server is done. */
+static pthread_mutex_t orphan_mu = PTHREAD_MUTEX_INITIALIZER;
+static sb_engine **orphans;
+static size_t norphans, orphan_cap;
+
+static void free_engine(sb_engine *e) {
+  if (e->server_pidfd >= 0 && e->owner == getpid()) close(e->server_pidfd);
+  cancel_queued(&e->q);
+  srt_taskq_destroy(&e->q);
+  srt_mutex_destroy(&e->mu);
+  sb_packed_free(e->init, e->init_len, NULL);
+  sb_packed_free(e->broken_msg, e->broken_len, NULL);
+  srt_free(e);
+}
+
+/* Reap the servers of orphaned engines that have ended (all of them, when
+** wait is set). */
+static void reap_orphans(int wait) {
+  pthread_mutex_lock(&orphan_mu);
+  for (size_t i = 0; i < norphans;) {
+    sb_engine *e = orphans[i];
+    struct pollfd pf = {e->server_pidfd, POLLIN, 0};
+    if (e->server_pidfd >= 0 && !wait && poll(&pf, 1, 0) == 0) {
+      i++;
+      continue;
+    }
+    waitpid(e->server, NULL, 0);
+    free_engine(e);
+    orphans[i] = orphans[--norphans];
+  }
+  pthread_mutex_unlock(&orphan_mu);
+}
+
+static void orphans_atfork_child(void) {
+  pthread_mutex_init(&orphan_mu, NULL);
+  free(orphans);
+  orphans = NULL;
+  norphans = orphan_cap = 0;
+}
+
+void sb_engine_orphan(sb_engine *e) {
+  sb_engine_close(e);
+  if (e->owner != getpid() || atomic_load(&e->joined)) return;
+  pthread_mutex_lock(&orphan_mu);
+  if (norphans == orphan_cap) {
+    size_t cap = orphan_cap ? orphan_cap * 2 : 8;
+    sb_engine **p = realloc(orphans, cap * sizeof *p);
+    if (!p) {
+      pthread_mutex_unlock(&orphan_mu);
+      return;
+    }
+    orphans = p;
+    orphan_cap = cap;
+  }
+  orphans[norphans++] = e;
+  pthread_mutex_unlock(&orphan_mu);
+}
+
+sb_engine *sb_engine_start(lua_State *L, int nworkers, int maxtasks, void **init,
+                           size_t init_len, const char *worker_name) {
+  reap_orphans(0);
+  size_t sz = sizeof(sb_engine) + (size_t)nworkers * sizeof(wslot);
+  sb_engine *e = sb_alloc(L, sz);
+  memset(e, 0, sz);
+  e->init = *init; /* taken over */
+  e->init_len = init_len;
+  *init = NULL;
+  srt_taskq_init(&e->q);
+  srt_mutex_init(&e->mu);
+  e->nworkers = nworkers;
+  e->maxtasks = maxtasks;
+  e->owner = getpid();
+  e->server_pidfd = -1;
+  snprintf(e->name, sizeof e->name, "%s", worker_name);
+  /* the server starts with SIGTERM blocked: a poke that comes before it has
+  ** set up its signalfd waits there instead of killing it */
+  sigset_t term, old;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &term, &old);
+  pid_t pid = fork();
+  if (pid != 0) pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    int err = errno;
+    free_engine(e);
+    sb_error(L, "OSError", "cannot fork the pool's server process: %s", strerror(err));
+  }
+  if (pid == 0) server_main(L, e);
+  atomic_store(&e->server, pid);
+  e->server_pidfd = open_pidfd(pid);
+  return e;
+}
+
+int sb_engine_submit(sb_engine *e, sb_task *t) { return srt_taskq_push(&e->q, &t->node); }
+
+/* Make the server look at the state again. Only while it is unreaped can its
+** pid not name another process. */
+static void poke_server(sb_engine *e) {
+  pid_t s = atomic_load(&e->server);
+  if (s > 0 && !atomic_load(&e->joined)) kill(s, SIGTERM);
+}
+
+void sb_engine_close(sb_engine *e) {
+  uint32_t run = E_RUN;
+  atomic_compare_exchange_strong(&e->state, &run, E_CLOSE);
+  srt_taskq_close(&e->q);
+  poke_server(e);
+}
+
+void sb_engine_terminate_queue(sb_engine *e) { cancel_queued(&e->q); }
+
+void sb_engine_terminate(sb_engine *e) {
+  atomic_store(&e->state, E_TERMINATE);
+  srt_taskq_close(&e->q);
+  cancel_queued(&e->q);
+  poke_server(e);
+}
+
+int sb_engine_join(lua_State *L, sb_engine *e, int64_t deadline) {
+  if (atomic_load(&e->joined)) return 1;
+  int owner = e->owner == getpid();
+  int fd = owner ? e->server_pidfd : open_pidfd(atomic_load(&e->server));
+  int ended = fd < 0;
+  while (!ended) {
+    if (srt_interrupt_pending()) {
+      if (!owner) close(fd);
+      if (L) sb_raise_interrupt(L);
+      return 0;
+    }
+    int64_t now = srt_now_ns();
+    if (now >= deadline) break;
+    int64_t ms = (deadline - now) / 1000000 + 1;
+    if (ms > 250) ms = 250; /* a lost interrupt signal costs at most this */
+    struct pollfd pf = {fd, POLLIN, 0};
+    ended = poll(&pf, 1, (int)ms) > 0;
+  }
+  if (!owner && fd >= 0) close(fd);
+  if (!ended) return 0;
+  if (owner) {
+    while (waitpid(e->server, NULL, 0) < 0 && errno == EINTR) {
+    }
+    if (e->server_pidfd >= 0) close(e->server_pidfd);
+    e->server_pidfd = -1;
+  }
+  atomic_store(&e->joined, 1);
+  return 1;
+}
+
+void sb_engine_free(sb_engine *e) { free_engine(e); }
+
+/* ---- Pool ------------------------------------------------------------------------------ */
+enum { P_RUN, P_CLOSE, P_TERMINATE };
+
+typedef struct sb_pool {
+  srt_obj h;
+  sb_engine *eng;
+  void *init;      /* until the engine takes it over */
+  size_t init_len;
+  int processes;
+  _Atomic uint32_t state;
+  pid_t owner;
+  uint64_t serial;
+} sb_pool;
+
+typedef struct live_pool {
+  sb_pool *p;
+  uint64_t serial;
+} live_pool;
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static live_pool *live;
+static size_t nlive, live_cap;
+
+static void live_add(sb_pool *p) {
+  pthread_mutex_lock(&live_mu);
+  if (nlive == live_cap) {
+    size_t cap = live_cap ? live_cap * 2 : 8;
+    live_pool *np = realloc(live, cap * sizeof *np);
+    if (!np) {
+      pthread_mutex_unlock(&live_mu);
+      return;
+    }
+    live = np;
+    live_cap = cap;
+  }
+  live[nlive].p = p;
+  live[nlive].serial = p->serial;
+  nlive++;
+  pthread_mutex_unlock(&live_mu);
+}
+
+static void live_remove(sb_pool *p) {
+  pthread_mutex_lock(&live_mu);
+  for (size_t i = 0; i < nlive; i++)
+    if (live[i].p == p) {
+      live[i] = live[--nlive];
+      break;
+    }
+  pthread_mutex_unlock(&live_mu);
+}
+
+static void atfork_child(void) {
+  pthread_mutex_init(&live_mu, NULL);
+  free(live);
+  live = NULL;
+  nlive = live_cap = 0;
+  orphans_atfork_child();
+}
+
+static void pool_terminate_quiet(sb_pool *p, int64_t deadline) {
+  atomic_store(&p->state, P_TERMINATE);
+  sb_engine_terminate(p->eng);
+  sb_engine_join(NULL, p->eng, deadline);
+}
+
+static void pool_destroy(srt_obj *o) {
+  sb_pool *p = (sb_pool *)o;
+  sb_packed_free(p->init, p->init_len, NULL);
+  p->init = NULL;
+  if (!p->eng) return;
+  if (p->owner == getpid()) {
+    live_remove(p);
+    if (!atomic_load(&p->eng->joined)) pool_terminate_quiet(p, srt_deadline(5.0));
+    if (atomic_load(&p->eng->joined)) sb_engine_free(p->eng);
+  } else {
+    sb_engine_terminate(p->eng); /* the owner reaps the server at its exit */
+  }
+  p->eng = NULL;
+}
+
+#define check_pool(L, i) ((sb_pool *)sb_check(L, i, SB_T_POOL))
+
+static void check_running(lua_State *L, sb_pool *p) {
+  sb_run_callbacks(L);
+  if (atomic_load(&p->state) != P_RUN) sb_error(L, "ValueError", "Pool not running");
+  if (sb_engine_broken(L, p->eng)) lua_error(L);
+}
+
+static void queue_task(lua_State *L, sb_pool *p, sb_task *t) {
+  srt_incref(&t->fut->h); /* the queue's */
+  if (sb_engine_submit(p->eng, t) != SRT_OK) {
+    sb_task_release(t);
+    if (sb_engine_broken(L, p->eng)) lua_error(L);
+    sb_error(L, "ValueError", "Pool not running");
+  }
+}
+
+/* Push an AsyncResult (or Future) for f(table.unpack(args)) and queue it. */
+static sb_future *submit_call(lua_State *L, sb_pool *p, int fn, int args, uint32_t type) {
+  fn = lua_absindex(L, fn);
+  args = lua_absindex(L, args);
+  luaL_checktype(L, fn, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, args)) luaL_checktype(L, args, LUA_TTABLE);
+  int n = lua_istable(L, args) ? (int)lua_rawlen(L, args) : 0;
+  luaL_checkstack(L, n + 8, "too many arguments");
+  int base = lua_gettop(L);
+  for (int i = 1; i <= n; i++) lua_rawgeti(L, args, i);
+  sb_future *f = sb_future_new(L, type, SB_FK_CALL, 1);
+  sb_task *t = &f->task;
+  t->fut = f;
+  t->kind = SB_TASK_CALL;
+  t->args_len = sb_pack(L, base + 1, n, f->argbuf, SB_INLINE, &t->args, "args");
+  t->fn = sb_fn_ref(L, fn);
+  if (n > 0) lua_replace(L, base + 1); /* the future takes the arguments' place */
+  lua_settop(L, base + 1);
+  queue_task(L, p, t);
+  return f;
+}
+
+/* Python's default: len / (4 * processes), rounded up. */
+static int64_t default_chunksize(sb_pool *p, int64_t n) {
+  int64_t d = 4 * (int64_t)p->processes;
+  int64_t c = n / d + (n % d ? 1 : 0);
+  return c < 1 ? 1 : c;
+}
+
+/* Push a map future over the table at list, its chunks queued. */
+static sb_future *submit_map(lua_State *L, sb_pool *p, int fn, int list, int64_t chunksize,
+                             int kind, uint32_t type) {
+  fn = lua_absindex(L, fn);
+  list = lua_absindex(L, list);
+  luaL_checktype(L, fn, LUA_TFUNCTION);
+  luaL_checktype(L, list, LUA_TTABLE);
+  int64_t n = (int64_t)luaL_len(L, list);
+  if (chunksize <= 0) chunksize = default_chunksize(p, n);
+  if (chunksize > MAX_CHUNK) chunksize = MAX_CHUNK;
+  int64_t nparts = n > 0 ? (n + chunksize - 1) / chunksize : 1;
+  if (nparts > UINT32_MAX / 2) luaL_error(L, "too many items");
+  sb_future *f = sb_future_new(L, type, SB_FK_MAP, (uint32_t)nparts);
+  f->nitems = n;
+  f->chunksize = chunksize;
+  if (n == 0) {
+    sb_future_done_part(f, 0, NULL, 0, 0);
+    return f;
+  }
+  sb_fn_unref(sb_fn_ref(L, fn)); /* sent once: each task's reference is a lookup */
+  for (int64_t k = 0; k < nparts; k++) {
+    int64_t first = k * chunksize + 1;
+    int64_t count = n - first + 1 < chunksize ? n - first + 1 : chunksize;
+    void *args;
+    size_t len = sb_pack_slice(L, list, first, count, &args, "items");
+    sb_task *t = sb_new_part_task(L, f, (uint32_t)k, kind, args, len);
+    t->count = count;
+    t->fn = sb_fn_ref(L, fn);
+    queue_task(L, p, t);
+  }
+  return f;
+}
+
+static int64_t opt_chunksize(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return 0;
+  lua_Integer c = luaL_checkinteger(L, idx);
+  if (c < 1) luaL_argerror(L, idx, "chunksize must be >= 1");
+  return c;
+}
+
+/* Wait for every part of a map, storing each into the result list as it
+** arrives; raise the first error once all are done. */
+static int collect_map(lua_State *L, sb_future *f) {
+  lua_createtable(L, f->nitems > INT_MAX ? INT_MAX : (int)f->nitems, 0);
+  int t = lua_gettop(L);
+  for (uint32_t k = 0; k < f->nparts; k++) {
+    sb_future_wait_parts(L, f, k, SRT_FOREVER);
+    if (atomic_load(&f->ndone) <= k) return sb_error(L, "Cancelled", "the pool was terminated");
+    uint32_t i = atomic_load(&f->order[k]);
+    sb_part *pp = &f->parts[i];
+    if (!pp->failed && pp->msg) sb_unpack_into(L, pp->msg, pp->len, t, (int64_t)i * f->chunksize + 1);
+  }
+  sb_run_callbacks(L);
+  if (atomic_load(&f->failed_part) >= 0) return sb_future_push_result(L, f);
+  return 1;
+}
+
+static int l_map(lua_State *L) {
+  sb_pool *p = check_pool(L, 1);
+  check_running(L, p);
+  sb_future *f = submit_map(L, p, 2, 3, opt_chunksize(L, 4), SB_TASK_MAP, SB_T_ASYNCRESULT);
+  return collect_map(L, f);
+}
+
+static int l_starmap(lua_State *L) {
+  sb_pool *p = check_pool(L, 1);
+  check_running(L, p);
+  sb_future *f = submit_map(L, p, 2, 3, opt_chunksize(L, 4), SB_TASK_STARMAP, SB_T_ASYNCRESULT);
+  return collect_map(L, f);
+}
+
+static int imap_common(lua_State *L, int ordered) {
+  sb_pool *p = check_pool(L, 1);
+  check_running(L, p);
+  int64_t c = opt_chunksize(L, 4);
+  submit_map(L, p, 2, 3, c ? c : 1, SB_TASK_MAP, SB_T_ASYNCRESULT);
+  return sb_push_map_iter(L, lua_gettop(L), ordered, SRT_FOREVER);
+}
+
+static int l_imap(lua_State *L) { return imap_common(L, 1); }
+static int l_imap_unordered(lua_State *L) { return imap_common(L, 0); }
+
+static int l_apply(lua_State *L) {
+  sb_pool *p = check_pool(L, 1);
+  check_running(L, p);
+  sb_future *f = submit_call(L, p, 2, 3, SB_T_ASYNCRESULT);
+  sb_future_wait(L, f, SRT_FOREVER);
+  sb_run_callbacks(L);
+  return sb_future_push_result(L, f);
+}
+
+/* callback and error_callback at cb and cb+1, or in a table at cb */
+static void add_callbacks(lua_State *L, int fidx, int cb) {
+  int top = lua_gettop(L);
+  if (lua_istable(L, cb)) {
+    lua_getfield(L, cb, "callback");
+    lua_getfield(L, cb, "error_callback");
+  } else {
+    lua_pushvalue(L, cb);
+    lua_pushvalue(L, cb + 1);
+  }
+  int c = top + 1, e = top + 2;
+  if (!lua_isnil(L, c)) luaL_checktype(L, c, LUA_TFUNCTION);
+  if (!lua_isnil(L, e)) luaL_checktype(L, e, LUA_TFUNCTION);
+  if (!lua_isnil(L, c) || !lua_isnil(L, e)) sb_future_on_done(L, fidx, c, lua_isnil(L, e) ? 0 : e, 1);
+  lua_settop(L, top);
+}
+
+/* pool:apply_async(f, args [, callback [, error_callback]]) */
+static int l_apply_async(lua_State *L) {
+  sb_pool *p = check_pool(L, 1);
+  check_running(L, p);
+  lua_settop(L, 5);
+  submit_call(L, p, 2, 3, SB_T_ASYNCRESULT);
+  add_callbacks(L, 6, 4);
+  lua_settop(L, 6);
+  return 1;
+}
+
+/* pool:map_async(f, list [, chunksize [, callback [, error_callback]]]) */
+static int map_async_common(lua_State *L, int kind) {
+  sb_pool *p = check_pool(L, 1);
+  check_running(L, p);
+  lua_settop(L, 6);
+  int cb = 5;
+  int64_t c = 0;
+  if (lua_istable(L, 4)) cb = 4; /* map_async(f, list, {chunksize=, callback=, ...}) */
+  else c = opt_chunksize(L, 4);
+  if (cb == 4) {
+    lua_getfield(L, 4, "chunksize");
+    c = opt_chunksize(L, -1);
+    lua_pop(L, 1);
+  }
+  submit_map(L, p, 2, 3, c, kind, SB_T_ASYNCRESULT);
+  add_callbacks(L, 7, cb);
+  lua_settop(L, 7);
+  return 1;
+}
+
+static int l_map_async(lua_State *L) { return map_async_common(L, SB_TASK_MAP); }
+static int l_starmap_async(lua_State *L) { return map_async_common(L, SB_TASK_STARMAP); }
+
+static int l_close(lua_State *L) {
+  sb_pool *p = check_pool(L, 1);
+  uint32_t run = P_RUN;
+  if (atomic_compare_exchange_strong(&p->state, &run, P_CLOSE)) sb_engine_close(p->eng);
+  sb_run_callbacks(L);
+  return 0;
+}
+
+static int l_terminate(lua_State *L) {
+  sb_pool *p = check_pool(L, 1);
+  atomic_store(&p->state, P_TERMINATE);
+  sb_engine_terminate(p->eng);
+  sb_engine_join(L, p->eng, SRT_FOREVER);
+  sb_run_callbacks(L);
+  return 0;
+}
+
+/* pool:join([timeout]) -> whether the workers have ended */
+static int l_join(lua_State *L) {
+  sb_pool *p = check_pool(L, 1);
+  int64_t deadline = sb_opt_deadline(L, 2);
+  if (atomic_load(&p->state) == P_RUN) return sb_error(L, "ValueError", "Pool is still running");
+  int ok = sb_engine_join(L, p->eng, deadline);
+  sb_run_callbacks(L);
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+static int g_processes(lua_State *L) {
+  lua_pushinteger(L, check_pool(L, 1)->processes);
+  return 1;
+}
+
+static int pool_tostring(lua_State *L) {
+  sb_pool *p = check_pool(L, 1);
+  static const char *const st[] = {"RUN", "CLOSE", "TERMINATE"};
+  lua_pushfstring(L, "<strand.Pool state=%s pool_size=%d>", st[atomic_load(&p->state) % 3], p->processes);
+  return 1;
+}
+
+/* strand.Pool(n [, initializer [, initargs [, maxtasksperchild]]]) or
+** strand.Pool{processes=, initializer=, initargs=, maxtasksperchild=} */
+static int l_pool_new(lua_State *L) {
+  lua_settop(L, 4);
+  if (lua_istable(L, 1)) {
+    lua_getfield(L, 1, "processes");
+    lua_getfield(L, 1, "initializer");
+    lua_getfield(L, 1, "initargs");
+    lua_getfield(L, 1, "maxtasksperchild");
+  } else {
+    if (!lua_isnil(L, 1) && !lua_isinteger(L, 1))
+      return luaL_argerror(L, 1, "options table or number of processes expected");
+    for (int i = 1; i <= 4; i++) lua_pushvalue(L, i);
+  }
+  /* 5 processes, 6 initializer, 7 initargs, 8 maxtasksperchild */
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  lua_Integer n = lua_isnil(L, 5) ? (ncpu > 0 ? ncpu : 1) : luaL_checkinteger(L, 5);
+  if (n < 1) return sb_error(L, "ValueError", "Number of processes must be at least 1");
+  if (n > 4096) return sb_error(L, "ValueError", "Number of processes must be at most 4096");
+  lua_Integer maxtasks = 0;
+  if (!lua_isnil(L, 8)) {
+    maxtasks = luaL_checkinteger(L, 8);
+    if (maxtasks < 1) return sb_error(L, "ValueError", "maxtasksperchild must be a positive int or nil");
+  }
+  sb_pool *p = srt_obj_new(SB_T_POOL, sizeof *p);
+  if (!p) return sb_error(L, "MemoryError", "strand arena is full");
+  p->processes = (int)n;
+  p->owner = getpid();
+  p->serial = srt_counter_next(SRT_CNT_GENERIC);
+  sb_push_handle(L, &p->h); /* 9 */
+  if (!lua_isnil(L, 6)) {
+    if (!lua_isfunction(L, 6)) return luaL_error(L, "initializer must be a function");
+    if (!lua_isnil(L, 7) && !lua_istable(L, 7)) return luaL_error(L, "initargs must be a table");
+    p->init_len = sb_pack(L, 6, 2, NULL, 0, &p->init, "initializer");
+  }
+  p->eng = sb_engine_start(L, (int)n, (int)maxtasks, &p->init, p->init_len, "ForkPoolWorker");
+  live_add(p);
+  lua_settop(L, 9);
+  return 1;
+}
+
+/* ---- AsyncResult -------------------------------------------------------------------------- */
+static sb_future *check_async(lua_State *L, int i) { return sb_check(L, i, SB_T_ASYNCRESULT); }
+
+static int l_get(lua_State *L) {
+  sb_future *f = check_async(L, 1);
+  int64_t deadline = sb_opt_deadline(L, 2);
+  sb_run_callbacks(L);
+  if (!sb_future_wait(L, f, deadline)) return sb_error(L, "Timeout", "timed out waiting for the result");
+  sb_run_callbacks(L);
+  lua_settop(L, 1);
+  return sb_future_push_result(L, f);
+}
+
+static int l_wait(lua_State *L) {
+  sb_future *f = check_async(L, 1);
+  int64_t deadline = sb_opt_deadline(L, 2);
+  sb_run_callbacks(L);
+  int done = sb_future_wait(L, f, deadline);
+  sb_run_callbacks(L);
+  lua_pushboolean(L, done);
+  return 1;
+}
+
+static int l_ready(lua_State *L) {
+  sb_future *f = check_async(L, 1);
+  sb_run_callbacks(L);
+  lua_pushboolean(L, sb_future_is_done(f));
+  return 1;
+}
+
+static int l_successful(lua_State *L) {
+  sb_future *f = check_async(L, 1);
+  sb_run_callbacks(L);
+  if (!sb_future_is_done(f)) return sb_error(L, "ValueError", "the result is not ready");
+  lua_pushboolean(L, atomic_load(&f->state) == SB_F_FINISHED && atomic_load(&f->failed_part) < 0);
+  return 1;
+}
+
+static int async_tostring(lua_State *L) {
+  sb_future *f = check_async(L, 1);
+  lua_pushfstring(L, "<strand.AsyncResult at %p %s>", (void *)f,
+                  sb_future_is_done(f) ? "ready" : "not ready");
+  return 1;
+}
+
+/* ---- end of program ----------------------------------------------------------------------- */
+void sb_pools_atexit(int cancel_all) {
+  (void)cancel_all; /* as Python's: pools still running at exit are terminated */
+  pid_t me = getpid();
+  for (;;) {
+    pthread_mutex_lock(&live_mu);
+    sb_pool *p = NULL;
+    while (nlive) {
+      live_pool lp = live[--nlive];
+      if (srt_obj_valid(&lp.p->h, SB_T_POOL) && lp.p->serial == lp.serial && lp.p->owner == me) {
+        p = lp.p;
+        srt_incref(&p->h);
+        break;
+      }
+    }
+    pthread_mutex_unlock(&live_mu);
+    if (!p) break;
+    if (p->eng && !atomic_load(&p->eng->joined)) pool_terminate_quiet(p, srt_deadline(5.0));
+    srt_decref(&p->h);
+  }
+  reap_orphans(1);
+}
+
+static const luaL_Reg pool_methods[] = {
+    {"map", l_map},
+    {"starmap", l_starmap},
+    {"imap", l_imap},
+    {"imap_unordered", l_imap_unordered},
+    {"apply", l_apply},
+    {"apply_async", l_apply_async},
+    {"map_async", l_map_async},
+    {"starmap_async", l_starmap_async},
+    {"close", l_close},
+    {"terminate", l_terminate},
+    {"join", l_join},
+    {NULL, NULL}};
+static const luaL_Reg pool_getters[] = {{"processes", g_processes}, {NULL, NULL}};
+
+static const sb_type pool_type = {SB_T_POOL, "strand.Pool", pool_methods, pool_getters, NULL,
+                                  l_terminate, pool_tostring, NULL,        pool_destroy};
+
+static const luaL_Reg async_methods[] = {
+    {"get", l_get}, {"wait", l_wait}, {"ready", l_ready}, {"successful", l_successful}, {NULL, NULL}};
+
+static const sb_type async_type = {SB_T_ASYNCRESULT, "strand.AsyncResult", async_methods, NULL, NULL,
+                                   NULL, async_tostring, NULL, sb_future_destroy};
+
+static void install_atfork(void) { pthread_atfork(NULL, NULL, atfork_child); }
+
+void sb_open_pool(lua_State *L) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, install_atfork);
+  sb_register_type(&pool_type);
+  sb_register_type(&async_type);
+  sb_setfn(L, "Pool", l_pool_new);
+}

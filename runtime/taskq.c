@@ -1,0 +1,186 @@
+/*
+** taskq.c — the queue of tasks a pool's workers take work from.
+**
+** An intrusive FIFO of nodes that live in the arena (a task record starts
+** with its srt_tqnode), guarded by a robust process-shared mutex, with a
+** futex sequence word for consumers that have to wait. Pools of threads and
+** pools of forked processes use the same queue.
+**
+** A consumer may be killed at any moment (a pool worker that segfaults), so
+** pop records the node it takes in the consumer's own "claim" word before it
+** unlinks it: whoever cleans up after a dead consumer learns which task it
+** was running, and srt_taskq_unclaim finishes a pop the dead consumer left
+** half done. Producers wake a consumer only when one sleeps; a consumer spins
+** briefly before it sleeps, but only when more than one CPU is usable (a
+** spin on a single CPU burns the time slice the producer needs).
+*/
+#include "srt.h"
+
+#include <limits.h>
+#include <sched.h>
+#include <unistd.h>
+
+#define SPIN_POLLS 4000 /* ~10-20 us of polling before a consumer sleeps */
+
+static _Atomic int tq_cpus;
+static _Atomic pid_t tq_cpus_pid;
+
+/* CPUs this process may run on, read once per process (taskset applies). */
+static int usable_cpus(void) {
+  pid_t me = getpid();
+  int n = atomic_load_explicit(&tq_cpus, memory_order_relaxed);
+  if (n && atomic_load_explicit(&tq_cpus_pid, memory_order_relaxed) == me) return n;
+  cpu_set_t set;
+  n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  if (n < 1) n = 1;
+  atomic_store(&tq_cpus, n);
+  atomic_store(&tq_cpus_pid, me);
+  return n;
+}
+
+int srt_taskq_spin_polls(void) { return usable_cpus() > 1 ? SPIN_POLLS : 0; }
+
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+void srt_taskq_init(srt_taskq *q) {
+  srt_mutex_init(&q->mu);
+  q->head = q->tail = NULL;
+  atomic_init(&q->count, 0);
+  atomic_init(&q->seq, 0);
+  atomic_init(&q->sleepers, 0);
+  atomic_init(&q->spinners, 0);
+  atomic_init(&q->closed, 0);
+  atomic_init(&q->waiting, 0);
+}
+
+void srt_taskq_destroy(srt_taskq *q) { srt_mutex_destroy(&q->mu); }
+
+/* Link n at the tail (lock held). head is checked rather than tail, so a
+** consumer killed after it emptied the list leaves nothing stale behind. */
+static void link_tail(srt_taskq *q, srt_tqnode *n) {
+  n->next = NULL;
+  if (!q->head) q->head = n;
+  else q->tail->next = n;
+  q->tail = n;
+  atomic_fetch_add(&q->count, 1);
+}
+
+static void wake(srt_taskq *q, int n) {
+  atomic_fetch_add(&q->seq, 1);
+  if (atomic_load(&q->sleepers)) srt_futex_wake(&q->seq, n);
+}
+
+int srt_taskq_push(srt_taskq *q, srt_tqnode *n) {
+  srt_mutex_lock(&q->mu);
+  if (atomic_load(&q->closed)) {
+    srt_mutex_unlock(&q->mu);
+    return SRT_BROKEN;
+  }
+  link_tail(q, n);
+  srt_mutex_unlock(&q->mu);
+  wake(q, 1);
+  return SRT_OK;
+}
+
+/* Take the head (lock held): claim first, then unlink. */
+static srt_tqnode *take_head(srt_taskq *q, srt_tqnode *_Atomic *claim) {
+  srt_tqnode *n = q->head;
+  if (!n) return NULL;
+  if (claim) atomic_store(claim, n);
+  q->head = n->next;
+  atomic_fetch_sub(&q->count, 1);
+  return n;
+}
+
+/* Poll the count for a while; returns 1 if something may be there. Only one
+** consumer spins at a time: the others would only compete for the CPU. */
+static int spin_for_work(srt_taskq *q, uint32_t seq) {
+  int polls = srt_taskq_spin_polls();
+  if (!polls || atomic_fetch_add(&q->spinners, 1) != 0) {
+    atomic_fetch_sub(&q->spinners, 1);
+    return 0;
+  }
+  int found = 0;
+  for (int i = 0; i < polls && !found; i++) {
+    relax();
+    found = atomic_load_explicit(&q->seq, memory_order_acquire) != seq ||
+            srt_interrupt_pending();
+  }
+  atomic_fetch_sub(&q->spinners, 1);
+  return found;
+}
+
+int srt_taskq_pop(srt_taskq *q, srt_tqnode **out, srt_tqnode *_Atomic *claim, int64_t deadline) {
+  *out = NULL;
+  atomic_fetch_add(&q->waiting, 1);
+  int r;
+  for (;;) {
+    srt_mutex_lock(&q->mu);
+    srt_tqnode *n = take_head(q, claim);
+    int closed = atomic_load(&q->closed);
+    uint32_t seq = atomic_load(&q->seq);
+    srt_mutex_unlock(&q->mu);
+    if (n) {
+      *out = n;
+      r = SRT_OK;
+      break;
+    }
+    if (closed) {
+      r = SRT_BROKEN;
+      break;
+    }
+    if (deadline == 0) {
+      r = SRT_TIMEDOUT;
+      break;
+    }
+    if (spin_for_work(q, seq)) continue;
+    atomic_fetch_add(&q->sleepers, 1);
+    r = srt_futex_wait(&q->seq, seq, deadline);
+    atomic_fetch_sub(&q->sleepers, 1);
+    if (r == SRT_INTERRUPTED) break;
+    if (r == SRT_TIMEDOUT) deadline = 0; /* one last look, then give up */
+  }
+  atomic_fetch_sub(&q->waiting, 1);
+  return r;
+}
+
+/* A consumer died with `n` in its claim word: if the pop was left half done
+** (n still at the head), finish it. Returns 1 when n was still queued. */
+int srt_taskq_unclaim(srt_taskq *q, srt_tqnode *n) {
+  srt_mutex_lock(&q->mu);
+  int was_queued = q->head == n;
+  if (was_queued) {
+    q->head = n->next;
+    atomic_fetch_sub(&q->count, 1);
+  }
+  srt_mutex_unlock(&q->mu);
+  return was_queued;
+}
+
+void srt_taskq_close(srt_taskq *q) {
+  srt_mutex_lock(&q->mu);
+  atomic_store(&q->closed, 1);
+  srt_mutex_unlock(&q->mu);
+  atomic_fetch_add(&q->seq, 1);
+  srt_futex_wake(&q->seq, INT_MAX);
+}
+
+int srt_taskq_closed(srt_taskq *q) { return atomic_load(&q->closed) != 0; }
+
+srt_tqnode *srt_taskq_drain(srt_taskq *q) {
+  srt_mutex_lock(&q->mu);
+  srt_tqnode *all = q->head;
+  q->head = q->tail = NULL;
+  atomic_store(&q->count, 0);
+  srt_mutex_unlock(&q->mu);
+  return all;
+}
+
+uint32_t srt_taskq_size(srt_taskq *q) { return atomic_load(&q->count); }
+uint32_t srt_taskq_waiting(srt_taskq *q) { return atomic_load(&q->waiting); }

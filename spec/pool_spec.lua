@@ -1,0 +1,285 @@
+local strand = require "strand"
+
+local function range(n)
+  local t = {}
+  for i = 1, n do t[i] = i end
+  return t
+end
+
+local function square(x) return x * x end
+
+describe("Pool", function()
+  it("squares with pools of 2, 4 and 8 workers (seed program)", function()
+    for _, size in ipairs{2, 4, 8} do
+      local pool <close> = strand.Pool(size)
+      assert.equal(size, pool.processes)
+      local r = pool:map(square, range(10))
+      assert.same({1, 4, 9, 16, 25, 36, 49, 64, 81, 100}, r)
+    end
+  end)
+
+  it("is strand.multiprocessing.Pool and takes an options table", function()
+    assert.equal(strand.Pool, strand.multiprocessing.Pool)
+    local pool <close> = strand.Pool{processes = 3}
+    assert.equal(3, pool.processes)
+    local dflt <close> = strand.Pool()
+    assert.equal(strand.cpu_count(), dflt.processes)
+    assert.truthy(tostring(pool):find("state=RUN pool_size=3"))
+  end)
+
+  it("checks its options", function()
+    assert.has_error(function() strand.Pool(0) end)
+    assert.has_error(function() strand.Pool("two") end)
+    assert.has_error(function() strand.Pool{processes = 1, initializer = 5} end)
+    assert.has_error(function() strand.Pool{processes = 1, maxtasksperchild = 0} end)
+  end)
+
+  it("runs tasks in its worker processes", function()
+    local pool <close> = strand.Pool(2)
+    local pids = pool:map(function() return strand.getpid() end, range(20), 1)
+    for _, pid in ipairs(pids) do assert.are_not.equal(strand.getpid(), pid) end
+  end)
+
+  it("maps in order, with the default chunksize or a given one", function()
+    local pool <close> = strand.Pool(2)
+    local r = pool:map(function(x) return x * 3 end, range(1001))
+    assert.equal(1001, #r); assert.equal(3003, r[1001]); assert.equal(3, r[1])
+    r = pool:map(function(x) return x .. "!" end, {"a", "b", "c"}, 2)
+    assert.same({"a!", "b!", "c!"}, r)
+    assert.same({}, pool:map(square, {}))
+    r = pool:map(function(x) return {x, tostring(x)} end, {1, 2})
+    assert.same({{1, "1"}, {2, "2"}}, r)
+    r = pool:map(function(x) return x / 2 end, {1, 3})
+    assert.same({0.5, 1.5}, r)
+  end)
+
+  it("sends closures made after the pool was created", function()
+    local pool <close> = strand.Pool(2)
+    local k = 7
+    local times_k = function(x) return x * k end
+    assert.same({7, 14, 21}, pool:map(times_k, {1, 2, 3}))
+  end)
+
+  it("starmaps argument tables", function()
+    local pool <close> = strand.Pool(2)
+    assert.same({3, 7, 11}, pool:starmap(function(a, b) return a + b end, {{1, 2}, {3, 4}, {5, 6}}))
+  end)
+
+  it("iterates with imap in order and imap_unordered in any order", function()
+    local pool <close> = strand.Pool(2)
+    local out = {}
+    for i, v in pool:imap(square, range(50)) do out[#out + 1] = i; assert.equal(i * i, v) end
+    assert.same(range(50), out)
+    local seen, count = {}, 0
+    for i, v in pool:imap_unordered(square, range(50), 7) do
+      assert.equal(i * i, v)
+      assert.is_nil(seen[i]); seen[i] = true
+      count = count + 1
+    end
+    assert.equal(50, count)
+  end)
+
+  it("applies a function, synchronously and asynchronously", function()
+    local pool <close> = strand.Pool(2)
+    local a, b = pool:apply(function(x, y) return x + y, x * y end, {3, 4})
+    assert.equal(7, a); assert.equal(12, b)
+    assert.equal("none", pool:apply(function() return "none" end))
+    local r = pool:apply_async(function(x) return x + 1 end, {41})
+    assert.equal(42, r:get(30))
+    assert.is_true(r:ready()); assert.is_true(r:successful()); assert.is_true(r:wait(1))
+    assert.truthy(tostring(r):find("AsyncResult"))
+  end)
+
+  it("gives AsyncResults for map_async and starmap_async", function()
+    local pool <close> = strand.Pool(2)
+    local r = pool:map_async(square, range(5))
+    assert.same({1, 4, 9, 16, 25}, r:get(30))
+    local s = pool:starmap_async(function(a, b) return a - b end, {{5, 1}, {9, 3}})
+    assert.same({4, 6}, s:get(30))
+  end)
+
+  it("times out in get and wait, and refuses successful() before ready", function()
+    local pool <close> = strand.Pool(1)
+    local gate = strand.Future()
+    local r = pool:apply_async(function(g) return g:result(30) end, {gate})
+    assert.is_false(r:wait(0.02))
+    local ok, e = pcall(r.get, r, 0.02)
+    assert.is_false(ok); assert.is_true(strand.is_error(e, "Timeout"))
+    ok, e = pcall(r.successful, r)
+    assert.is_false(ok); assert.is_true(strand.is_error(e, "ValueError"))
+    gate:set_result("open")
+    assert.equal("open", r:get(30))
+  end)
+
+  it("runs callbacks in the caller's state when it next calls the pool", function()
+    local pool = strand.Pool(2)
+    local results, errors = {}, {}
+    local rs = {}
+    for i = 1, 5 do
+      rs[i] = pool:apply_async(function(x) return x * 10 end, {i}, function(v) results[#results + 1] = v end)
+    end
+    local bad = pool:apply_async(function() error("nope") end, {}, nil, function(e) errors[#errors + 1] = e end)
+    for i = 1, 5 do rs[i]:wait(30) end
+    bad:wait(30)
+    -- wait() already called into the pool: the callbacks of the ready ones ran
+    assert.equal(5, #results)
+    assert.equal(1, #errors); assert.truthy(errors[1].message:find("nope"))
+    local listed
+    pool:map_async(square, {1, 2, 3}, {callback = function(list) listed = list end}):wait(30)
+    assert.same({1, 4, 9}, listed)
+    local late = {}
+    pool:apply_async(function() return "late" end, {}, {callback = function(v) late[1] = v end})
+    pool:close()
+    pool:join() -- join runs what is left
+    assert.same({"late"}, late)
+    table.sort(results)
+    assert.same({10, 20, 30, 40, 50}, results)
+  end)
+
+  it("does not run a callback before the caller calls in", function()
+    local pool <close> = strand.Pool(1)
+    local ran = false
+    local gate = strand.Future()
+    pool:apply_async(function(g) g:set_result(true) end, {gate}, function() ran = true end)
+    -- Future:result is a futures call, not a pool call: but it does run
+    -- callbacks of this state too; so wait through a thread instead
+    local t = strand.Thread{target = function(g) return g:result(30) end, args = {gate}}
+    t:start(); t:join(30)
+    strand.sleep(0.05) -- the task may still be storing its result: give it time
+    assert.is_false(ran)
+    pool:close(); pool:join()
+    assert.is_true(ran)
+  end)
+
+  it("re-raises a task's error with the worker's traceback", function()
+    local pool <close> = strand.Pool(2)
+    local function check(x) if x == 13 then error("unlucky " .. x) end return x end
+    local ok, e = pcall(pool.map, pool, check, range(20))
+    assert.is_false(ok)
+    assert.truthy(e.message:find("unlucky 13"))
+    assert.truthy(e.worker:match("^ForkPoolWorker%-%d+$"))
+    assert.truthy(e.traceback:find("pool_spec.lua:%d+: in function <spec/pool_spec.lua"))
+    assert.falsy(e.traceback:find("busted"))
+    ok, e = pcall(pool.apply, pool, function() local t = nil; return t.x end)
+    assert.is_false(ok); assert.truthy(e.message:find("attempt to index"))
+    local r = pool:apply_async(function() error({code = 5}) end)
+    ok, e = pcall(r.get, r, 30)
+    assert.is_false(ok); assert.is_false(r:successful())
+    assert.same({code = 5}, e.value)
+    -- the pool goes on
+    assert.same({1, 4}, pool:map(square, {1, 2}))
+  end)
+
+  for _, case in ipairs{
+    {"is killed (SIGKILL)", "kill -9", "signal 9", -9},
+    {"segfaults", "kill -SEGV", "signal 11", -11},
+  } do
+    it("fails only the task of a worker that " .. case[1] .. ", replaces the worker", function()
+      local pool <close> = strand.Pool(2)
+      local cmd = case[2]
+      local r = pool:apply_async(function() os.execute(cmd .. " " .. strand.getpid()) return "survived" end)
+      local ok, e = pcall(r.get, r, 30)
+      assert.is_false(ok)
+      assert.is_true(strand.is_error(e, "ProcessDied"))
+      assert.truthy(e.message:find(case[3], 1, true))
+      assert.truthy(e.message:find(tostring(e.pid), 1, true))
+      assert.equal(case[4], e.exitcode)
+      assert.same(range(40), pool:map(function(x) return x end, range(40), 1))
+    end)
+  end
+
+  it("fails the task of a worker that calls os.exit, with its exit code", function()
+    local pool <close> = strand.Pool(1)
+    local ok, e = pcall(pool.apply, pool, function() os.exit(3) end)
+    assert.is_false(ok)
+    assert.is_true(strand.is_error(e, "ProcessDied"))
+    assert.truthy(e.message:find("exited with code 3"))
+    assert.equal(3, e.exitcode)
+    assert.equal(6, pool:apply(function() return 6 end))
+  end)
+
+  it("fails only the chunk of a map whose worker died", function()
+    local pool <close> = strand.Pool(2)
+    local ok, e = pcall(pool.map, pool, function(x)
+      if x == 5 then os.execute("kill -9 " .. strand.getpid()) end
+      return x
+    end, range(8), 1)
+    assert.is_false(ok); assert.is_true(strand.is_error(e, "ProcessDied"))
+    assert.same({1, 2}, pool:map(function(x) return x end, {1, 2}))
+  end)
+
+  it("replaces workers after maxtasksperchild tasks", function()
+    local pool <close> = strand.Pool{processes = 1, maxtasksperchild = 2}
+    local pids = pool:map(function() return strand.getpid() end, range(6), 1)
+    assert.equal(pids[1], pids[2]); assert.equal(pids[3], pids[4])
+    assert.are_not.equal(pids[2], pids[3]); assert.are_not.equal(pids[4], pids[5])
+  end)
+
+  it("runs the initializer in every worker, replacements included", function()
+    local pool <close> = strand.Pool{processes = 2, initializer = function(a, b) _G.setting = a + b end,
+                                     initargs = {20, 22}, maxtasksperchild = 1}
+    assert.same({42, 42, 42, 42}, pool:map(function() return _G.setting end, range(4), 1))
+  end)
+
+  it("breaks when an initializer fails", function()
+    local pool <close> = strand.Pool{processes = 1, initializer = function() error("init failed") end}
+    local ok, e = pcall(pool.apply, pool, function() return 1 end)
+    assert.is_false(ok); assert.is_true(strand.is_error(e, "BrokenProcessPool"))
+    assert.truthy(e.message:find("init failed"))
+  end)
+
+  it("closes and joins; refuses work once closed and join while running", function()
+    local pool = strand.Pool(2)
+    local ok, e = pcall(pool.join, pool)
+    assert.is_false(ok); assert.is_true(strand.is_error(e, "ValueError"))
+    local r = pool:map_async(square, range(100))
+    pool:close()
+    assert.has_error(function() pool:map(square, {1}) end)
+    assert.is_true(pool:join(30))
+    assert.equal(10000, r:get(0)[100])
+  end)
+
+  it("terminates: pending work is cancelled, running work is stopped", function()
+    local pool = strand.Pool(1)
+    local started = strand.Future()
+    local running = pool:apply_async(function(s) s:set_result(true); while true do end end, {started})
+    local queued = pool:apply_async(function() return 1 end)
+    started:result(30)
+    pool:terminate()
+    local ok, e = pcall(queued.get, queued, 5)
+    assert.is_false(ok); assert.is_true(strand.is_error(e, "Cancelled"))
+    ok, e = pcall(running.get, running, 5)
+    assert.is_false(ok); assert.is_true(strand.is_error(e, "Cancelled"))
+    assert.is_true(pool:join(5))
+  end)
+
+  it("terminates when a <close> variable goes out of scope", function()
+    local pool_ref
+    do
+      local pool <close> = strand.Pool(1)
+      pool_ref = pool
+      assert.equal(1, pool:apply(function() return 1 end))
+    end
+    assert.truthy(tostring(pool_ref):find("TERMINATE"))
+    assert.has_error(function() pool_ref:apply(function() end) end)
+  end)
+
+  it("runs 10,000 tasks and loses none", function()
+    local pool <close> = strand.Pool(2)
+    local rs = {}
+    for i = 1, 10000 do rs[i] = pool:apply_async(function(x) return x end, {i}) end
+    local sum = 0
+    for i = 1, 10000 do sum = sum + rs[i]:get(30) end
+    assert.equal(10000 * 10001 // 2, sum)
+    local m = pool:map(function(x) return x + 1 end, range(10000), 1)
+    assert.equal(10000, #m); assert.equal(10001, m[10000])
+  end)
+
+  it("can be used from a thread of the program", function()
+    local pool <close> = strand.Pool(2)
+    local t = strand.Thread{target = function(p) return p:map(function(x) return -x end, {1, 2, 3}) end,
+                            args = {pool}}
+    t:start(); t:join(30)
+    assert.same({-1, -2, -3}, t:result())
+  end)
+end)

@@ -602,9 +602,13 @@ static int l_main_thread(lua_State *L) {
   return 1;
 }
 
+/* A thread leaves the live list just after it wakes its joiners, so one that
+** is done but still listed is not counted: after join() it is gone, as in Python. */
 static int l_active_count(lua_State *L) {
   pthread_mutex_lock(&live_mu);
-  lua_Integer n = (lua_Integer)nlive + 1;
+  lua_Integer n = 1;
+  for (size_t i = 0; i < nlive; i++)
+    if (atomic_load(&live[i]->state) != TS_DONE) n++;
   pthread_mutex_unlock(&live_mu);
   lua_pushinteger(L, n);
   return 1;
@@ -615,11 +619,12 @@ static int l_enumerate(lua_State *L) {
   sb_push_ref(L, &get_main_thread(L)->h);
   lua_rawseti(L, -2, 1);
   pthread_mutex_lock(&live_mu);
-  size_t n = nlive;
-  sb_thread **copy = malloc((n ? n : 1) * sizeof *copy);
-  for (size_t i = 0; copy && i < n; i++) {
-    copy[i] = live[i];
-    srt_incref(&copy[i]->h);
+  size_t n = 0;
+  sb_thread **copy = malloc((nlive ? nlive : 1) * sizeof *copy);
+  for (size_t i = 0; copy && i < nlive; i++) {
+    if (atomic_load(&live[i]->state) == TS_DONE) continue; /* see active_count */
+    copy[n] = live[i];
+    srt_incref(&copy[n++]->h);
   }
   pthread_mutex_unlock(&live_mu);
   if (!copy) return luaL_error(L, "not enough memory");

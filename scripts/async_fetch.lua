@@ -4,9 +4,11 @@
 -- `asyncio.run(main())` is indented inside main and never runs; this is the
 -- program as intended.) asyncio.gather becomes a thread pool and futures.wait.
 local strand = strand or require "strand"
+-- STRAND_FAST=1 (set by the specs) makes every sleep ten times shorter.
+local SECOND = os.getenv("STRAND_FAST") and 0.1 or 1
 
 local function fetch_data()
-  strand.sleep(1)
+  strand.sleep(SECOND)
   print("Data fetched")
 end
 

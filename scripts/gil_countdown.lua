@@ -5,7 +5,7 @@
 -- See gil_countdown_threads.lua and gil_countdown_processes.lua for the split runs.
 local strand = strand or require "strand"
 
-local COUNT = 50000000
+local COUNT = tonumber(arg and arg[1]) or 50000000 -- an argument counts from there instead
 
 local function countdown(n)
   while n > 0 do n = n - 1 end

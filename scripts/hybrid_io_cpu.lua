@@ -76,7 +76,8 @@ local function main()
   end
 
   -- A process for the CPU-bound task
-  local process = strand.Process{target = compute_factorial, args = {50000}}
+  local n = tonumber(arg and arg[1]) or 50000 -- an argument computes another n!
+  local process = strand.Process{target = compute_factorial, args = {n}}
   process:start()
 
   for _, t in ipairs(threads) do t:join() end

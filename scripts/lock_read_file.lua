@@ -9,7 +9,7 @@ local strand = strand or require "strand"
 
 local path = os.tmpname()
 local f = assert(io.open(path, "w"))
-f:write("Hello there! Welcome to GeekPython.\n")
+f:write("Hello there! Welcome to GeekPython.") -- one line, no newline at the end
 f:close()
 
 local lock = strand.Lock()

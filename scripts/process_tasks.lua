@@ -1,9 +1,11 @@
 -- Seed 000 (Q.3, "Creating Processes"): five processes, each sleeps a second
 -- and reports that its task is done.
 local strand = strand or require "strand"
+-- STRAND_FAST=1 (set by the specs) makes every sleep ten times shorter.
+local SECOND = os.getenv("STRAND_FAST") and 0.1 or 1
 
 local function task(n)
-  strand.sleep(1)
+  strand.sleep(SECOND)
   print(("Task %d is done!"):format(n))
 end
 

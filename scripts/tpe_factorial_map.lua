@@ -13,9 +13,8 @@ local function main()
   for n = 1, 10 do numbers[n] = n end
 
   local executor <close> = strand.ThreadPoolExecutor{}
-  local i = 0
-  for result in executor:map(factorial, numbers) do -- results in input order
-    i = i + 1
+  -- map yields each result with its index in the input list, in input order
+  for i, result in executor:map(factorial, numbers) do
     print(("Factorial of %d is %d"):format(numbers[i], result))
   end
 end

@@ -4,10 +4,12 @@
 -- result can come out short; strand's add(1) is one atomic increment, so no
 -- increment is lost and no lock is needed.
 local strand = strand or require "strand"
+-- STRAND_FAST=1 (set by the specs) makes every sleep ten times shorter.
+local SECOND = os.getenv("STRAND_FAST") and 0.1 or 1
 
 local function increment(shared_value)
   for _ = 1, 100 do
-    strand.sleep(0.01)
+    strand.sleep(0.01 * SECOND)
     shared_value:add(1)
   end
 end

@@ -114,32 +114,37 @@ describe("strand.Lock", function()
     assert.is_false(l:locked())
   end)
 
-  it("keeps 4 threads x 100,000 increments mutually exclusive and exact", function()
-    local l, inside = strand.Lock(), strand.BoundedSemaphore(1)
-    local function work(lock, token, n)
-      local done, overlaps = 0, 0
+  it("4 threads x 100,000 locked increments of a shared counter = 400,000", function()
+    local l = strand.Lock()
+    local counter = strand.Value("q", 0, {lock = false}) -- no lock of its own: ours does the work
+    local function work(lock, c, n)
       for _ = 1, n do
         lock:acquire()
-        -- the token is free whenever no one else is inside
-        if token:acquire(false) then token:release() else overlaps = overlaps + 1 end
-        token:acquire(false)
-        done = done + 1
-        token:release()
+        c.value = c.value + 1 -- a read and a write apart: a lost update would show
         lock:release()
       end
-      return done, overlaps
     end
     local ts = {}
-    for i = 1, 4 do ts[i] = spawn(work, l, inside, 100000) end
-    local total, overlaps = 0, 0
-    for i = 1, 4 do
-      local d, o = finish(ts[i])
-      total, overlaps = total + d, overlaps + o
-    end
-    assert.equal(400000, total)
-    assert.equal(0, overlaps)
+    for i = 1, 4 do ts[i] = spawn(work, l, counter, 100000) end
+    for i = 1, 4 do finish(ts[i]) end
+    assert.equal(400000, counter.value)
     assert.is_false(l:locked())
-    assert.equal(1, inside:get_value())
+  end)
+
+  it("4 threads x 25,000 RLock-guarded double increments stay exact", function()
+    local r = strand.RLock()
+    local counter = strand.Value("q", 0, {lock = false})
+    local function work(lock, c, n)
+      for _ = 1, n do
+        local _ <close> = lock:hold()
+        c.value = c.value + 1
+        lock:with(function() c.value = c.value + 1 end) -- re-entered
+      end
+    end
+    local ts = {}
+    for i = 1, 4 do ts[i] = spawn(work, r, counter, 25000) end
+    for i = 1, 4 do finish(ts[i]) end
+    assert.equal(200000, counter.value)
   end)
 end)
 

@@ -244,7 +244,7 @@ static void *dl_worker(void *arg) {
 }
 
 static void *report_helper(void *arg) {
-  *(srt_tctx **)arg = srt_self();
+  atomic_store((srt_tctx *_Atomic *)arg, srt_self());
   srt_deadlock_name("worker-B");
   srt_lock_acquire(&S->b, SRT_FOREVER);
   int r = srt_lock_acquire_checked(&S->a, SRT_FOREVER);
@@ -279,11 +279,13 @@ static void test_deadlock(void) {
   srt_lock_init(&S->b, 0);
   srt_deadlock_name("main");
   srt_lock_acquire(&S->a, SRT_FOREVER);
-  srt_tctx *helper_ctx = NULL;
+  srt_tctx *_Atomic helper_ctx = NULL;
   pthread_t h;
-  pthread_create(&h, NULL, report_helper, &helper_ctx);
+  pthread_create(&h, NULL, report_helper, (void *)&helper_ctx);
   int64_t end = in(10);
-  while ((!helper_ctx || !atomic_load(&helper_ctx->waiting)) && srt_now_ns() < end) sched_yield();
+  while ((!atomic_load(&helper_ctx) || !atomic_load(&atomic_load(&helper_ctx)->waiting)) &&
+         srt_now_ns() < end)
+    sched_yield();
   int r = srt_lock_acquire_checked(&S->b, SRT_FOREVER);
   const char *rep = srt_deadlock_report();
   ok(r == SRT_DEADLOCK && strstr(rep, "2 threads wait forever") && strstr(rep, "main waits for strand.Lock") &&

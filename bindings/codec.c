@@ -172,9 +172,21 @@ static int refuse(enc *e, const char *why) {
 
 static void enc_value(enc *e, int idx);
 
+/* The seen/upseen/modmap slots start as nil and are filled on first use, so
+** a message of plain values (the common queue item) builds no table. */
+static void push_modmap(lua_State *L);
+
+static void need_slot(enc *e, int slot) {
+  if (!lua_isnil(e->L, slot)) return;
+  if (slot == e->modmap) push_modmap(e->L);
+  else lua_newtable(e->L);
+  lua_replace(e->L, slot);
+}
+
 /* Registers the table or function at idx; returns its existing ref or -1. */
 static int seen_ref(enc *e, int idx) {
   lua_State *L = e->L;
+  need_slot(e, e->seen);
   lua_pushvalue(L, idx);
   if (lua_rawget(L, e->seen) == LUA_TNUMBER) {
     int r = (int)lua_tointeger(L, -1);
@@ -284,6 +296,7 @@ static void enc_lfunc(enc *e, int idx) {
     const char *name = lua_getupvalue(L, idx, u);
     int v = lua_gettop(L);
     void *uid = lua_upvalueid(L, idx, u);
+    need_slot(e, e->upseen);
     lua_pushlightuserdata(L, uid);
     if (lua_rawget(L, e->upseen) == LUA_TNUMBER) {
       lua_Integer code = lua_tointeger(L, -1);
@@ -404,6 +417,7 @@ static void watch_loaded(lua_State *L) {
 /* Puts the module's name if the table at idx is a loaded module. */
 static int enc_module(enc *e, int idx) {
   lua_State *L = e->L;
+  need_slot(e, e->modmap);
   lua_pushvalue(L, idx);
   int found = lua_rawget(L, e->modmap) == LUA_TSTRING;
   if (found) {
@@ -521,11 +535,11 @@ static const char *encode(lua_State *L, int first, int n, size_t *len, const cha
   e.what = what;
   e.depth = 0;
   grow(&e, HDR);
-  lua_newtable(L);
+  lua_pushnil(L);
   e.seen = lua_gettop(L);
-  lua_newtable(L);
+  lua_pushnil(L);
   e.upseen = lua_gettop(L);
-  push_modmap(L);
+  lua_pushnil(L);
   e.modmap = lua_gettop(L);
   put_varint(&e, (uint64_t)n);
   for (int i = 0; i < n; i++) {

@@ -72,9 +72,15 @@ void strand_catch_sigint(lua_State *L) {
   sb_install_interrupt_hook(L);
 }
 
+/* In a forked child: Ctrl-C belongs to the child's own (only) thread. */
+void sb_sigint_after_fork(void) {
+  if (atomic_load(&sigint_ctx)) atomic_store(&sigint_ctx, srt_self());
+}
+
 void strand_shutdown(int cancel_all) {
   if (!srt_arena_ready()) return;
   sb_threads_shutdown(cancel_all);
+  sb_processes_shutdown(cancel_all);
   sb_shm_shutdown(); /* unlink the SharedMemory blocks the program made */
   fflush(NULL);
 }

@@ -13,9 +13,78 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Handles of one state are linked in a ring around a sentinel kept in its
+** registry: a fork hands exactly these to the child (sb_handles_fork_*). */
 typedef struct sb_handle {
   srt_obj *o;
+  struct sb_handle *prev, *next;
 } sb_handle;
+
+static const char sentinel_key = 'h';
+
+typedef struct local_hooks {
+  void (*adopt)(srt_obj *o);
+  void (*drop)(srt_obj *o);
+} local_hooks;
+static local_hooks hooks[SB_T_COUNT];
+
+void sb_set_local_hooks(uint32_t type, void (*adopt)(srt_obj *o), void (*drop)(srt_obj *o)) {
+  if (type >= SB_T_COUNT) return;
+  hooks[type].adopt = adopt;
+  hooks[type].drop = drop;
+}
+
+static sb_handle *state_ring(lua_State *L) {
+  sb_handle *s;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &sentinel_key) == LUA_TUSERDATA) {
+    s = lua_touserdata(L, -1);
+  } else {
+    lua_pop(L, 1);
+    s = lua_newuserdatauv(L, sizeof *s, 0); /* no __gc: outlives every handle */
+    s->o = NULL;
+    s->prev = s->next = s;
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &sentinel_key);
+  }
+  lua_pop(L, 1);
+  return s;
+}
+
+static void ring_unlink(sb_handle *h) {
+  if (!h->prev) return;
+  h->prev->next = h->next;
+  h->next->prev = h->prev;
+  h->prev = h->next = NULL;
+}
+
+void sb_handles_fork_prepare(lua_State *L) {
+  sb_handle *s = state_ring(L);
+  for (sb_handle *h = s->next; h != s; h = h->next)
+    if (h->o) srt_incref(h->o);
+}
+
+void sb_handles_fork_undo(lua_State *L) {
+  sb_handle *s = state_ring(L);
+  for (sb_handle *h = s->next; h != s; h = h->next)
+    if (h->o) srt_decref(h->o);
+}
+
+void sb_handles_fork_child(lua_State *L) {
+  sb_handle *s = state_ring(L);
+  for (sb_handle *h = s->next; h != s; h = h->next) {
+    uint32_t t = h->o ? h->o->type : 0;
+    if (t < SB_T_COUNT && hooks[t].adopt) hooks[t].adopt(h->o);
+  }
+}
+
+void sb_handles_release_all(lua_State *L) {
+  sb_handle *s = state_ring(L);
+  for (sb_handle *h = s->next; h != s; h = h->next) {
+    srt_obj *o = h->o;
+    h->o = NULL;
+    if (o) srt_decref(o);
+  }
+}
 
 /* Written when the first state opens strand, read from every thread. */
 static const sb_type *_Atomic types[SB_T_COUNT];
@@ -30,9 +99,13 @@ const sb_type *sb_type_of(uint32_t id) { return id < SB_T_COUNT ? atomic_load(&t
 
 static int handle_gc(lua_State *L) {
   sb_handle *h = lua_touserdata(L, 1);
-  if (h && h->o) {
-    srt_decref(h->o);
+  if (!h) return 0;
+  ring_unlink(h);
+  if (h->o) {
+    srt_obj *o = h->o;
     h->o = NULL;
+    if (o->type < SB_T_COUNT && hooks[o->type].drop) hooks[o->type].drop(o);
+    srt_decref(o);
   }
   return 0;
 }
@@ -134,10 +207,17 @@ static void push_meta(lua_State *L, const sb_type *t) {
 
 void sb_push_handle(lua_State *L, srt_obj *o) {
   const sb_type *t = sb_type_of(o->type);
+  if (!t) luaL_error(L, "strand: object of unknown type %d", (int)o->type);
+  sb_handle *ring = state_ring(L);
+  push_meta(L, t);
   sb_handle *h = lua_newuserdatauv(L, sizeof *h, 1);
   h->o = o;
-  if (!t) luaL_error(L, "strand: object of unknown type %d", (int)o->type);
-  push_meta(L, t);
+  h->prev = ring;
+  h->next = ring->next;
+  ring->next->prev = h;
+  ring->next = h;
+  if (o->type < SB_T_COUNT && hooks[o->type].adopt) hooks[o->type].adopt(o);
+  lua_insert(L, -2);
   lua_setmetatable(L, -2);
 }
 

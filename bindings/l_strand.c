@@ -171,6 +171,10 @@ int luaopen_strand(lua_State *L) {
   lua_setfield(L, -2, "_VERSION");
   sb_open_codec(L);
   sb_open_thread(L);
+  sb_open_process(L);
+  sb_open_queue(L);
+  sb_open_pipe(L);
+  sb_open_wait(L);
   sb_open_sync(L);
   sb_open_value(L);
   sb_open_array(L);

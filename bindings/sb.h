@@ -62,6 +62,19 @@ const sb_type *sb_type_of(uint32_t id);
 void sb_push_handle(lua_State *L, srt_obj *o);
 /* Push a handle for o, adding a reference. */
 void sb_push_ref(lua_State *L, srt_obj *o);
+/* Process-local hooks of a type: adopt runs when a handle to o is made in
+** this process, drop when one is collected, before its reference goes
+** (e.g. a Pipe end closes its fds when the last handle in the process goes). */
+void sb_set_local_hooks(uint32_t type, void (*adopt)(srt_obj *o), void (*drop)(srt_obj *o));
+/* Fork: the child inherits exactly the handles of the forking state. Before
+** fork, _prepare takes a reference for the child on each (_undo if fork
+** failed); in the child, _child runs the adopt hooks for them again (after
+** the types reset their per-process tables), and _release_all drops the
+** child's references just before it exits. */
+void sb_handles_fork_prepare(lua_State *L);
+void sb_handles_fork_undo(lua_State *L);
+void sb_handles_fork_child(lua_State *L);
+void sb_handles_release_all(lua_State *L);
 /* The object behind the handle at idx, or a Lua error naming the type. */
 void *sb_check(lua_State *L, int idx, uint32_t type);
 void *sb_test(lua_State *L, int idx, uint32_t type); /* NULL if not that type */
@@ -140,6 +153,13 @@ void sb_open_debug(lua_State *L); /* debug_threads, debug_watchdog: l_debug.c */
 ** threads and processes, end daemon ones. */
 void sb_threads_shutdown(int cancel_all);
 void sb_processes_shutdown(int kill_all);
+/* In a forked child, make SIGINT interrupt the child's thread (embed.c). */
+void sb_sigint_after_fork(void);
+/* For strand.wait (l_wait.c): what each waitable kind exposes. */
+srt_queue *sb_queue_of(srt_obj *o);            /* l_queue.c; NULL if not a Queue */
+int sb_conn_wait_fd(lua_State *L, srt_obj *o);  /* l_pipe.c: fd to poll for reading */
+int sb_process_ended(srt_obj *o, int *pidfd);   /* l_process.c: 1 ended; else *pidfd or -1 */
+void sb_open_wait(lua_State *L);                /* strand.wait */
 
 /* Set a field of the table at -1 to a function. */
 #define sb_setfn(L, name, fn) (lua_pushcfunction(L, fn), lua_setfield(L, -2, name))

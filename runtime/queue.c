@@ -204,7 +204,23 @@ static void heap_repair(srt_queue *q) {
   q->dirty = 0;
 }
 
+/* The robust mutex sleeps in the kernel at once when it is taken; a
+** critical section here is a few dozen nanoseconds, so first try a little
+** while the holder runs on another CPU. */
+#define LOCK_SPINS 200
 static void lock(srt_queue *q) {
+  if (may_spin()) {
+    for (int i = 0; i < LOCK_SPINS; i++) {
+      int r = pthread_mutex_trylock(&q->mu.m);
+      if (r == 0) return;
+      if (r == EOWNERDEAD) {
+        pthread_mutex_consistent(&q->mu.m);
+        if (q->dirty) heap_repair(q);
+        return;
+      }
+      cpu_relax();
+    }
+  }
   if (srt_mutex_lock(&q->mu) && q->dirty) heap_repair(q);
 }
 

@@ -389,4 +389,50 @@ uint32_t srt_taskq_size(srt_taskq *q);
 uint32_t srt_taskq_waiting(srt_taskq *q);
 int srt_taskq_spin_polls(void); /* polls before sleeping: 0 on one CPU */
 
+/* ---- fd waits and child processes (proc.c) ------------------------------- */
+/* Interrupt-safe poll: hold the wake signal and SIGINT, check conditions,
+** then srt_ppoll, which sleeps with them deliverable. srt_ppoll returns
+** SRT_OK (*nready > 0: see revents; 0: a signal came, e.g. from a watched
+** queue: re-check), SRT_TIMEDOUT, SRT_INTERRUPTED or SRT_EPERM (poll failed).
+** srt_poll does all of it and returns only when an fd is ready (SRT_OK),
+** or on timeout, interrupt or failure. */
+#include <poll.h>
+#include <signal.h>
+void srt_signals_hold(sigset_t *old);
+void srt_signals_release(const sigset_t *old);
+int srt_ppoll(struct pollfd *fds, unsigned n, int64_t deadline, const sigset_t *old, int *nready);
+int srt_poll(struct pollfd *fds, unsigned n, int64_t deadline);
+int srt_pidfd(pid_t pid); /* pollable fd, readable once pid has exited; -1 if gone */
+/* Reap one child: 1 reaped (*status set), 0 still running, -1 not our child. */
+int srt_reap(pid_t pid, int *status, int block);
+int srt_exitcode(int status); /* exit code, or -signal when killed */
+/* Wait for a child to end and reap it: SRT_OK, SRT_TIMEDOUT, SRT_INTERRUPTED,
+** SRT_EPERM (not a child of this process, or already reaped). */
+int srt_child_wait(pid_t pid, int64_t deadline, int *status);
+
+/* ---- message channels over pipes (pipe.c) -------------------------------- */
+/* One direction of a Pipe: an OS pipe plus this shared state in
+** the arena, used by every thread and process that reads or writes that
+** direction. Messages are an 8-byte length and the bytes; they are never
+** split or merged. Results: SRT_OK, SRT_TIMEDOUT, SRT_INTERRUPTED (only
+** before a message starts moving), SRT_BROKEN (end of file between
+** messages / nobody reads any more), or -errno (-EPROTO: the stream ended
+** inside a message). */
+#define SRT_CHAN_BUF 4096
+typedef struct srt_chan {
+  srt_lock rlock, wlock;
+  uint32_t rpos, rlen; /* read-ahead bytes, under rlock */
+  char rbuf[SRT_CHAN_BUF];
+} srt_chan;
+void srt_chan_init(srt_chan *ch);
+int srt_chan_send(srt_chan *ch, int wfd, const void *p, size_t len, int64_t deadline);
+/* Receive in two steps so the caller can size its buffer: begin takes the
+** read lock and reads the length; body reads the bytes (dst NULL drops
+** them) and releases the lock, whatever happens. */
+int srt_chan_recv_begin(srt_chan *ch, int rfd, uint64_t *len, int64_t deadline);
+int srt_chan_recv_body(srt_chan *ch, int rfd, void *dst, uint64_t n);
+/* Wait until a message (or end of file) is there to read. */
+int srt_chan_wait_readable(srt_chan *ch, int rfd, int64_t deadline);
+size_t srt_chan_buffered(srt_chan *ch);
+
 #endif

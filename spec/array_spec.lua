@@ -163,6 +163,27 @@ describe("Array", function()
       assert.same({0, 800000, 0}, a:totable())
     end)
 
+    it("8 processes x 100,000 atomic adds on one element = exactly 800,000", function()
+      local a = strand.RawArray("i", 2)
+      local ps = {}
+      for i = 1, 8 do
+        ps[i] = strand.Process{target = function(a, n) for _ = 1, n do a:add(1, 1) end end, args = {a, 100000}}
+        ps[i]:start()
+      end
+      for i = 1, 8 do assert.is_true(ps[i]:join(60)); assert.equal(0, ps[i].exitcode) end
+      assert.same({800000, 0}, a:totable())
+    end)
 
+    it("a child process's writes are seen by the parent (as Python's Array example)", function()
+      local num, arr = strand.Value("d", 0.0), strand.Array("i", {1, 2, 3})
+      local p = strand.Process{target = function(n, a)
+        n.value = 3.1415927
+        for i = 1, #a do a[i] = a[i] + 10 end
+      end, args = {num, arr}}
+      p:start()
+      assert.is_true(p:join(30))
+      assert.equal(3.1415927, num.value)
+      assert.same({11, 12, 13}, arr:totable())
+    end)
   end)
 end)

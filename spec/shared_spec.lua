@@ -189,7 +189,50 @@ describe("shared dict", function()
     end)
   end)
 
+  it("a dict updated by 4 processes ends with exact counts", function()
+    local counts = strand.shared.dict()
+    local words = {"apple", "pear", "plum"}
+    local function work(counts, words, n)
+      for i = 1, n do
+        local w = words[i % #words + 1]
+        counts:update(w, function(c) return (c or 0) + 1 end)
+      end
+    end
+    local ps = {}
+    for i = 1, 4 do ps[i] = strand.Process{target = work, args = {counts, words, 3000}}; ps[i]:start() end
+    for i = 1, 4 do assert.is_true(ps[i]:join(60)); assert.equal(0, ps[i].exitcode) end
+    assert.same({apple = 4000, pear = 4000, plum = 4000}, counts:totable())
+  end)
 
+  it("a process killed inside update does not block the others", function()
+    local d = strand.shared.dict{n = 1}
+    local inside = strand.Event()
+    local p = strand.Process{target = function(d, inside)
+      d:update("n", function(o)
+        inside:set()
+        strand.sleep(60)
+        return o + 1
+      end)
+    end, args = {d, inside}}
+    p:start()
+    assert.is_true(inside:wait(10))
+    p:kill()
+    assert.is_true(p:join(10))
+    assert.equal(11, d:update("n", function(o) return o + 10 end, 10), "the dead holder's guard is taken over")
+    d.m = 2
+    assert.same({n = 11, m = 2}, d:totable())
+  end)
+
+  it("sees writes made by a child process, including new keys", function()
+    local d = strand.shared.dict()
+    local p = strand.Process{target = function(d)
+      for i = 1, 1000 do d[i] = i * i end
+      d.done = true
+    end, args = {d}}
+    p:start()
+    assert.is_true(p:join(30))
+    assert.equal(1001, #d); assert.is_true(d.done); assert.equal(250000, d[500])
+  end)
 
   it("iteration while other threads write never crashes and sees whole entries", function()
     local d = strand.shared.dict()
@@ -274,6 +317,20 @@ describe("shared list", function()
     assert.equal(0, #l)
   end)
 
+  it("every append from 4 threads and 2 processes lands", function()
+    local l = strand.shared.list()
+    local function add(l, tag, n) for i = 1, n do l:append(tag * 100000 + i) end end
+    local ts, ps = {}, {}
+    for i = 1, 4 do ts[i] = strand.Thread{target = add, args = {l, i, 2000}}; ts[i]:start() end
+    for i = 1, 2 do ps[i] = strand.Process{target = add, args = {l, 10 + i, 2000}}; ps[i]:start() end
+    for i = 1, 4 do assert.is_true(ts[i]:join(60)) end
+    for i = 1, 2 do assert.is_true(ps[i]:join(60)) end
+    local got, seen = l:totable(), {}
+    assert.equal(12000, #got)
+    for _, v in ipairs(got) do
+      assert.is_nil(seen[v]); seen[v] = true
+    end
+  end)
 end)
 
 describe("Namespace", function()
@@ -288,6 +345,14 @@ describe("Namespace", function()
     assert.equal("Namespace(x=1, y=why, keys=3)", tostring(ns))
   end)
 
+  it("is shared with a child process", function()
+    local ns = strand.Manager():Namespace()
+    ns.x = 10
+    local p = strand.Process{target = function(ns) ns.y = ns.x * 2 end, args = {ns}}
+    p:start()
+    assert.is_true(p:join(30))
+    assert.equal(20, ns.y)
+  end)
 end)
 
 describe("Manager", function()

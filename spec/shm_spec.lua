@@ -103,6 +103,28 @@ describe("SharedMemory", function()
     keep:unlink()
   end)
 
+  it("is shared with threads and with processes, in both directions", function()
+    local name = fresh()
+    local s = strand.SharedMemory{name = name, create = true, size = 32}
+    local t = strand.Thread{target = function(s) s:write(0, "thread") return s:read(8, 6) end, args = {s}}
+    s:write(8, "parent")
+    t:start(); assert.is_true(t:join(10))
+    assert.equal("parent", t:result()); assert.equal("thread", s:read(0, 6))
+    local p = strand.Process{target = function(s) s:write(16, "child") end, args = {s}}
+    p:start(); assert.is_true(p:join(30)); assert.equal(0, p.exitcode)
+    assert.equal("child", s:read(16, 5))
+    -- a block a child creates reaches the parent through a shared dict
+    local d = strand.shared.dict()
+    local q = strand.Process{target = function(d, n)
+      local b = strand.SharedMemory{name = n, create = true, size = 4}
+      b:write(0, "kid!")
+      d.block = b
+    end, args = {d, name .. "k"}}
+    q:start(); assert.is_true(q:join(30)); assert.equal(0, q.exitcode)
+    assert.equal("kid!", d.block:read()) -- mapped here on first use
+    d.block:unlink()
+    s:unlink()
+  end)
 
   describe("between separately started programs", function()
     it("a second strand command attaches by name, reads and writes", function()
@@ -123,6 +145,26 @@ describe("SharedMemory", function()
       s:unlink()
     end)
 
+    it("a program's blocks are unlinked when it ends, even by an error or os.exit", function()
+      local a, b, c, d = fresh(), fresh(), fresh(), fresh()
+      local out, code = run(([[
+        strand.SharedMemory{name = "%s", create = true, size = 8}
+        local p = strand.Process{target = function()
+          strand.SharedMemory{name = "%s", create = true, size = 8}
+        end}
+        p:start(); p:join()
+        print(io.open("/dev/shm/%s") ~= nil)
+      ]]):format(a, b, b))
+      assert.equal(0, code, out)
+      assert.equal("true\n", out, "a child's block stays while the program runs")
+      assert.is_false(exists(a)); assert.is_false(exists(b))
+      _, code = run(([[strand.SharedMemory{name = "%s", create = true, size = 8}; error("boom")]]):format(c))
+      assert.equal(1, code)
+      assert.is_false(exists(c))
+      _, code = run(([[strand.SharedMemory{name = "%s", create = true, size = 8}; os.exit(3)]]):format(d))
+      assert.equal(3, code)
+      assert.is_false(exists(d))
+    end)
 
     it("unlinks after Ctrl-C", function()
       local name = fresh()

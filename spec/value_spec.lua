@@ -211,7 +211,49 @@ describe("Value", function()
   end)
 
   describe("across processes", function()
+    it("2 processes x 100,000 increments under get_lock() = exactly 200,000", function()
+      local v = strand.Value("i", 0)
+      local function work(v, n)
+        for _ = 1, n do
+          local _ <close> = v:get_lock():hold()
+          v.value = v.value + 1
+        end
+      end
+      local ps = {}
+      for i = 1, 2 do ps[i] = strand.Process{target = work, args = {v, 100000}}; ps[i]:start() end
+      for i = 1, 2 do assert.is_true(ps[i]:join(60)); assert.equal(0, ps[i].exitcode) end
+      assert.equal(200000, v.value)
+    end)
 
+    it("8 processes x 100,000 atomic adds = exactly 800,000", function()
+      local v = strand.RawValue("q", 0)
+      local ps = {}
+      for i = 1, 8 do
+        ps[i] = strand.Process{target = function(v, n) for _ = 1, n do v:add(1) end end, args = {v, 100000}}
+        ps[i]:start()
+      end
+      for i = 1, 8 do assert.is_true(ps[i]:join(60)); assert.equal(0, ps[i].exitcode) end
+      assert.equal(800000, v.value)
+    end)
 
+    it("4 threads in each of 2 processes: atomic adds from both at once", function()
+      if os.getenv("SANITIZER") == "tsan" then
+        return pending("TSan cannot start threads in a child forked from a threaded process")
+      end
+      local v = strand.RawValue("i", 0)
+      local function four(v)
+        local ts = {}
+        for i = 1, 4 do
+          ts[i] = strand.Thread{target = function(v) for _ = 1, 50000 do v:add(1) end end, args = {v}}
+          ts[i]:start()
+        end
+        for i = 1, 4 do ts[i]:join() end
+      end
+      local p = strand.Process{target = four, args = {v}}
+      p:start()
+      four(v)
+      assert.is_true(p:join(60))
+      assert.equal(400000, v.value)
+    end)
   end)
 end)

@@ -79,6 +79,7 @@ void sb_sigint_after_fork(void) {
 
 void strand_shutdown(int cancel_all) {
   if (!srt_arena_ready()) return;
+  sb_futures_shutdown(cancel_all); /* executors finish their queues, pools end */
   sb_threads_shutdown(cancel_all);
   sb_processes_shutdown(cancel_all);
   sb_shm_shutdown(); /* unlink the SharedMemory blocks the program made */

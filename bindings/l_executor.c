@@ -197,7 +197,7 @@ static void break_pool(lua_State *L, tpool *tp) {
                   "A thread initializer failed, the thread pool is not usable anymore");
     void *msg;
     int one = t->fut->nparts == 1;
-    size_t len = sb_pack_error(L, -1, one ? t->fut->resbuf : NULL, one ? SB_INLINE : 0, &msg);
+    size_t len = sb_pack_error(L, -1, one ? t->fut->buf : NULL, one ? SB_INLINE : 0, &msg);
     lua_pop(L, 1);
     sb_future_done_part(t->fut, t->part, msg, len, 1);
     sb_task_release(t);
@@ -231,6 +231,7 @@ static int tpe_worker(lua_State *L) {
       if (stop) break;
     }
   }
+  srt_taskq_consumers(&tp->q, -1);
   atomic_fetch_sub(&tp->nworkers, 1);
   atomic_fetch_add(&tp->ended, 1);
   if (atomic_load(&tp->sleepers)) srt_futex_wake(&tp->ended, INT_MAX);
@@ -247,6 +248,7 @@ static void spawn_thread(lua_State *L, sb_executor *ex) {
     return;
   }
   atomic_fetch_add(&tp->refs, 1); /* the worker's */
+  srt_taskq_consumers(&tp->q, 1);
   uint32_t num = atomic_fetch_add(&tp->nstarted, 1);
   int top = lua_gettop(L);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
@@ -276,6 +278,7 @@ static void spawn_thread(lua_State *L, sb_executor *ex) {
       return;
     }
   }
+  srt_taskq_consumers(&tp->q, -1);
   atomic_fetch_sub(&tp->nworkers, 1);
   atomic_fetch_sub(&tp->refs, 1);
   if (n == 0) lua_error(L); /* no worker at all: say why */
@@ -349,7 +352,7 @@ static int l_submit(lua_State *L) {
   sb_task *t = &f->task;
   t->fut = f;
   t->kind = SB_TASK_CALL;
-  t->args_len = sb_pack(L, 3, nargs, f->argbuf, SB_INLINE, &t->args, "args");
+  t->args_len = sb_pack(L, 3, nargs, f->buf, SB_INLINE, &t->args, "args");
   t->fn = sb_fn_ref(L, 2);
   queue_task(L, ex, t);
   return 1;

@@ -93,6 +93,14 @@ static void inbox_push(sb_inbox *ib, sb_future *f) {
 }
 
 /* ---- the future object ------------------------------------------------------------ */
+/* The lock is a strand Lock word (a holder that dies is noticed); its
+** sections are a few stores long, and must not be cut by an interrupt. */
+static void flock(sb_future *f) {
+  if (srt_lock_try(&f->mu) != SRT_OK) srt_lock_acquire_restore_nointr(&f->mu, 1);
+}
+
+static void funlock(sb_future *f) { srt_lock_release(&f->mu); }
+
 static void notify_links(sb_future *f) { /* f->mu held */
   sb_flink *l = f->links;
   f->links = NULL;
@@ -122,11 +130,11 @@ static void future_destroy(srt_obj *o) {
   sb_future *f = (sb_future *)o;
   if (f->parts) {
     for (uint32_t i = 0; i < f->nparts; i++)
-      if (f->parts[i].done) sb_packed_free(f->parts[i].msg, f->parts[i].len, f->resbuf);
+      if (f->parts[i].done) sb_packed_free(f->parts[i].msg, f->parts[i].len, f->buf);
     if (f->parts != &f->one) srt_free(f->parts);
   }
   if (f->task.fn) sb_fn_unref(f->task.fn); /* a task that never reached a queue */
-  if (f->task.args) sb_packed_free(f->task.args, f->task.args_len, f->argbuf);
+  if (f->task.args) sb_packed_free(f->task.args, f->task.args_len, f->buf);
   sb_flink *l = f->links; /* only callback inboxes can be left */
   while (l) {
     sb_flink *next = l->next;
@@ -134,12 +142,11 @@ static void future_destroy(srt_obj *o) {
     srt_free(l);
     l = next;
   }
-  srt_mutex_destroy(&f->mu);
 }
 
 sb_future *sb_future_new(lua_State *L, uint32_t type, uint32_t kind, uint32_t nparts) {
   sb_future *f = sb_new_obj(L, type, sizeof *f);
-  srt_mutex_init(&f->mu);
+  srt_lock_init(&f->mu, 0);
   atomic_init(&f->failed_part, -1);
   f->kind = kind;
   f->nitems = 1;
@@ -160,15 +167,29 @@ sb_future *sb_future_new(lua_State *L, uint32_t type, uint32_t kind, uint32_t np
   return f;
 }
 
+/* This thread's context, without srt_self's getpid() on every call. */
+static __thread srt_tctx *tl_ctx;
+static __thread pid_t tl_pid;
+
+static srt_tctx *self_ctx(void) {
+  pid_t pid = srt_self_pid();
+  if (!tl_ctx || tl_pid != pid) {
+    tl_ctx = srt_self();
+    tl_pid = pid;
+  }
+  return tl_ctx;
+}
+
 int sb_future_start(sb_future *f) {
   if (f->nparts == 1) {
-    srt_mutex_lock(&f->mu);
+    srt_tctx *me = self_ctx();
+    flock(f);
     int ok = atomic_load(&f->state) == SB_F_PENDING;
     if (ok) {
       atomic_store(&f->state, SB_F_RUNNING);
-      atomic_store(&f->runner, srt_self());
+      atomic_store(&f->runner, me);
     }
-    srt_mutex_unlock(&f->mu);
+    funlock(f);
     if (ok) wake_all(f);
     return ok;
   }
@@ -178,12 +199,12 @@ int sb_future_start(sb_future *f) {
 }
 
 void sb_future_done_part(sb_future *f, uint32_t i, void *msg, size_t len, int failed) {
-  srt_mutex_lock(&f->mu);
+  flock(f);
   atomic_store(&f->runner, NULL);
   sb_part *p = &f->parts[i];
   if (i >= f->nparts || atomic_load(&f->state) == SB_F_CANCELLED || atomic_load(&p->done)) {
-    srt_mutex_unlock(&f->mu);
-    sb_packed_free(msg, len, f->resbuf);
+    funlock(f);
+    sb_packed_free(msg, len, f->buf);
     return;
   }
   p->msg = msg;
@@ -198,12 +219,12 @@ void sb_future_done_part(sb_future *f, uint32_t i, void *msg, size_t len, int fa
     atomic_store(&f->state, SB_F_FINISHED);
     notify_links(f);
   }
-  srt_mutex_unlock(&f->mu);
+  funlock(f);
   wake_all(f);
 }
 
 int sb_future_cancel(sb_future *f, int running_too) {
-  srt_mutex_lock(&f->mu);
+  flock(f);
   uint32_t s = atomic_load(&f->state);
   int ok = s == SB_F_PENDING || s == SB_F_CANCELLED || (s == SB_F_RUNNING && running_too);
   if (ok && s != SB_F_CANCELLED) {
@@ -215,7 +236,7 @@ int sb_future_cancel(sb_future *f, int running_too) {
     atomic_store(&f->state, SB_F_CANCELLED);
     notify_links(f);
   }
-  srt_mutex_unlock(&f->mu);
+  funlock(f);
   if (ok) wake_all(f);
   return ok;
 }
@@ -242,9 +263,12 @@ static int cond_part_done(sb_future *f, uint32_t p) {
   return atomic_load(&f->parts[p].done) || atomic_load(&f->state) == SB_F_CANCELLED;
 }
 
-/* Spin a little (more than one CPU only), then sleep on the future's word. */
-static int wait_cond(lua_State *L, sb_future *f, cond_fn cond, uint32_t arg, int64_t deadline) {
-  int polls = srt_taskq_spin_polls();
+/* Spin a little (more than one CPU only, and unless the wait is known to be
+** long: a spinning caller takes a CPU from the workers), then sleep on the
+** future's word. */
+static int wait_spin(lua_State *L, sb_future *f, cond_fn cond, uint32_t arg, int64_t deadline,
+                     int spin) {
+  int polls = spin ? srt_taskq_spin_polls() : 0;
   for (;;) {
     uint32_t seq = atomic_load(&f->seq);
     if (cond(f, arg)) return 1;
@@ -263,12 +287,16 @@ static int wait_cond(lua_State *L, sb_future *f, cond_fn cond, uint32_t arg, int
   }
 }
 
+static int wait_cond(lua_State *L, sb_future *f, cond_fn cond, uint32_t arg, int64_t deadline) {
+  return wait_spin(L, f, cond, arg, deadline, 1);
+}
+
 int sb_future_wait(lua_State *L, sb_future *f, int64_t deadline) {
   return wait_cond(L, f, cond_done, 0, deadline);
 }
 
 int sb_future_wait_parts(lua_State *L, sb_future *f, uint32_t k, int64_t deadline) {
-  return wait_cond(L, f, cond_parts, k, deadline);
+  return wait_spin(L, f, cond_parts, k, deadline, f->chunksize < 256);
 }
 
 /* ---- results ----------------------------------------------------------------------- */
@@ -314,14 +342,14 @@ static sb_inbox *state_inbox(lua_State *L, int create) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, "strand.inbox") == LUA_TUSERDATA) {
     ib = ((inbox_ud *)lua_touserdata(L, -1))->ib;
     lua_pop(L, 1);
-    if (ib && ib->pid == getpid()) return ib;
+    if (ib && ib->pid == srt_self_pid()) return ib;
   } else {
     lua_pop(L, 1);
   }
   if (!create) return NULL;
   ib = sb_alloc(L, sizeof *ib);
   atomic_init(&ib->refs, 1);
-  ib->pid = getpid();
+  ib->pid = srt_self_pid();
   atomic_init(&ib->head, NULL);
   inbox_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->ib = ib;
@@ -460,7 +488,7 @@ void sb_future_on_done(lua_State *L, int handle, int cb, int ecb, int mode) {
     lua_setfield(L, -2, "error_callback");
   }
   sb_flink *lk = fresh ? sb_alloc(L, sizeof *lk) : NULL;
-  srt_mutex_lock(&f->mu);
+  flock(f);
   int done = terminal(atomic_load(&f->state));
   if (!done && lk) {
     lk->kind = LINK_INBOX;
@@ -470,7 +498,7 @@ void sb_future_on_done(lua_State *L, int handle, int cb, int ecb, int mode) {
     f->links = lk;
     lk = NULL;
   }
-  srt_mutex_unlock(&f->mu);
+  funlock(f);
   if (lk) srt_free(lk);
   if (done && fresh) { /* already done: call it now */
     lua_pushnil(L);
@@ -558,10 +586,10 @@ static int l_add_done_callback(lua_State *L) {
 /* For those who implement their own executors, and for tests. */
 static int l_set_running(lua_State *L) {
   sb_future *f = check_future(L, 1);
-  srt_mutex_lock(&f->mu);
+  flock(f);
   uint32_t s = atomic_load(&f->state);
   if (s == SB_F_PENDING) atomic_store(&f->state, SB_F_RUNNING);
-  srt_mutex_unlock(&f->mu);
+  funlock(f);
   if (s == SB_F_CANCELLED) {
     lua_pushboolean(L, 0);
     return 1;
@@ -581,9 +609,9 @@ static int set_outcome(lua_State *L, int failed) {
   size_t len;
   if (failed) {
     luaL_checkany(L, 2);
-    len = sb_pack_error(L, 2, f->resbuf, SB_INLINE, &msg);
+    len = sb_pack_error(L, 2, f->buf, SB_INLINE, &msg);
   } else {
-    len = sb_pack(L, 2, lua_gettop(L) - 1, f->resbuf, SB_INLINE, &msg, "result");
+    len = sb_pack(L, 2, lua_gettop(L) - 1, f->buf, SB_INLINE, &msg, "result");
   }
   sb_future_done_part(f, 0, msg, len, failed);
   sb_run_callbacks(L);
@@ -629,7 +657,7 @@ static void watch_unregister(watch *wa) {
   for (uint32_t i = 0; i < wa->n; i++) {
     if (!wa->linked[i]) continue;
     sb_future *f = wa->fs[i];
-    srt_mutex_lock(&f->mu);
+    flock(f);
     for (sb_flink **pp = &f->links; *pp; pp = &(*pp)->next) {
       if ((*pp)->target == wa->w) {
         sb_flink *l = *pp;
@@ -638,7 +666,7 @@ static void watch_unregister(watch *wa) {
         break;
       }
     }
-    srt_mutex_unlock(&f->mu);
+    funlock(f);
     wa->linked[i] = 0;
   }
 }
@@ -710,9 +738,9 @@ static watch *watch_new(lua_State *L, int idx, int64_t deadline) {
       watch_unregister(wa);
       sb_error(L, "MemoryError", "strand arena is full");
     }
-    srt_mutex_lock(&f->mu);
+    flock(f);
     if (terminal(atomic_load(&f->state))) {
-      srt_mutex_unlock(&f->mu);
+      funlock(f);
       srt_free(lk);
       wa->pre[wa->npre++] = i;
       wa->seen[i] = 1;
@@ -724,7 +752,7 @@ static watch *watch_new(lua_State *L, int idx, int64_t deadline) {
     lk->next = f->links;
     f->links = lk;
     wa->linked[i] = 1;
-    srt_mutex_unlock(&f->mu);
+    funlock(f);
   }
   return wa;
 }

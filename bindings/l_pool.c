@@ -105,7 +105,7 @@ static void engine_break(lua_State *L, sb_engine *e) {
     sb_task *t = (sb_task *)n;
     int one = t->fut->nparts == 1;
     void *m;
-    size_t ml = sb_pack_error(L, -1, one ? t->fut->resbuf : NULL, one ? SB_INLINE : 0, &m);
+    size_t ml = sb_pack_error(L, -1, one ? t->fut->buf : NULL, one ? SB_INLINE : 0, &m);
     sb_future_done_part(t->fut, t->part, m, ml, 1);
     sb_task_release(t);
     n = next;
@@ -136,6 +136,37 @@ static void worker_failed_init(lua_State *L, sb_engine *e) {
   engine_break(L, e);
 }
 
+/* A permanent count hook (how strand threads notice a cancel) makes the Lua
+** VM check every instruction, about 1.8x slower. A worker process has one
+** thread and one state, so it sets the hook only when an interrupt arrives:
+** srt_interrupt raises the flag, then sends the wake signal, whose handler
+** here arms the hook (lua_sethook may be called from a signal handler); the
+** hook disarms itself and raises Cancelled in the task. */
+static lua_State *worker_state;
+
+static void cancel_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  if (srt_interrupt_pending()) sb_raise_interrupt(L);
+}
+
+static void on_wake_signal(int sig) {
+  (void)sig;
+  if (worker_state && srt_interrupt_pending())
+    lua_sethook(worker_state, cancel_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static void arm_on_interrupt(lua_State *L) {
+  lua_sethook(L, NULL, 0, 0);
+  worker_state = L;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_wake_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0; /* no SA_RESTART: a blocked wait must return */
+  if (srt_wake_signal > 0) sigaction(srt_wake_signal, &sa, NULL);
+}
+
 static void worker_main(lua_State *L, sb_engine *e, int i, pid_t server) __attribute__((noreturn));
 static void worker_main(lua_State *L, sb_engine *e, int i, pid_t server) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -147,8 +178,8 @@ static void worker_main(lua_State *L, sb_engine *e, int i, pid_t server) {
   wslot *s = &e->slots[i];
   lua_pushfstring(L, "%s-%d", e->name, (int)s->number);
   lua_setfield(L, LUA_REGISTRYINDEX, "strand.name");
-  sb_install_interrupt_hook(L);
   srt_take_interrupt();
+  arm_on_interrupt(L);
   int base = lua_gettop(L);
   if (e->init && sb_run_initializer(L, e->init, e->init_len)) {
     worker_failed_init(L, e);
@@ -199,7 +230,9 @@ static int spawn_worker(lua_State *L, sb_engine *e, int i, server_fds *fds) {
   }
   s->pidfd = open_pidfd(pid);
   atomic_store(&s->pid, pid);
+  srt_taskq_consumers(&e->q, 1);
   if (s->pidfd < 0) { /* cannot watch it: do without it */
+    srt_taskq_consumers(&e->q, -1);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     atomic_store(&s->pid, 0);
@@ -236,9 +269,10 @@ static int fail_task_body(lua_State *L) {
   lua_pushinteger(L, exitcode);
   lua_setfield(L, -2, "exitcode");
   sb_future *f = d->t->fut;
+  sb_task_drop_args(d->t); /* the error may take their place */
   int one = f->nparts == 1;
   void *msg;
-  size_t len = sb_pack_error(L, -1, one ? f->resbuf : NULL, one ? SB_INLINE : 0, &msg);
+  size_t len = sb_pack_error(L, -1, one ? f->buf : NULL, one ? SB_INLINE : 0, &msg);
   sb_future_done_part(f, d->t->part, msg, len, 1);
   return 0;
 }
@@ -252,6 +286,7 @@ static void reap_worker(lua_State *L, sb_engine *e, int i) {
   }
   close(s->pidfd);
   s->pidfd = -1;
+  srt_taskq_consumers(&e->q, -1);
   d.pid = atomic_exchange(&s->pid, 0);
   d.number = s->number;
   d.e = e;
@@ -348,7 +383,13 @@ static pthread_mutex_t orphan_mu = PTHREAD_MUTEX_INITIALIZER;
 static sb_engine **orphans;
 static size_t norphans, orphan_cap;
 
+static int engines_alive; /* in this process: the chunk cache goes with the last */
+
 static void free_engine(sb_engine *e) {
+  if (--engines_alive <= 0) {
+    engines_alive = 0;
+    sb_block_cache_clear();
+  }
   if (e->server_pidfd >= 0 && e->owner == getpid()) close(e->server_pidfd);
   cancel_queued(&e->q);
   srt_taskq_destroy(&e->q);
@@ -406,6 +447,7 @@ sb_engine *sb_engine_start(lua_State *L, int nworkers, int maxtasks, void **init
   reap_orphans(0);
   size_t sz = sizeof(sb_engine) + (size_t)nworkers * sizeof(wslot);
   sb_engine *e = sb_alloc(L, sz);
+  engines_alive++;
   memset(e, 0, sz);
   e->init = *init; /* taken over */
   e->init_len = init_len;
@@ -603,7 +645,7 @@ static sb_future *submit_call(lua_State *L, sb_pool *p, int fn, int args, uint32
   sb_task *t = &f->task;
   t->fut = f;
   t->kind = SB_TASK_CALL;
-  t->args_len = sb_pack(L, base + 1, n, f->argbuf, SB_INLINE, &t->args, "args");
+  t->args_len = sb_pack(L, base + 1, n, f->buf, SB_INLINE, &t->args, "args");
   t->fn = sb_fn_ref(L, fn);
   if (n > 0) lua_replace(L, base + 1); /* the future takes the arguments' place */
   lua_settop(L, base + 1);
@@ -668,7 +710,13 @@ static int collect_map(lua_State *L, sb_future *f) {
     if (atomic_load(&f->ndone) <= k) return sb_error(L, "Cancelled", "the pool was terminated");
     uint32_t i = atomic_load(&f->order[k]);
     sb_part *pp = &f->parts[i];
-    if (!pp->failed && pp->msg) sb_unpack_into(L, pp->msg, pp->len, t, (int64_t)i * f->chunksize + 1);
+    if (!pp->failed && pp->msg) {
+      sb_unpack_into(L, pp->msg, pp->len, t, (int64_t)i * f->chunksize + 1);
+      /* nobody reads it again: its block carries the next chunk */
+      void *msg = pp->msg;
+      pp->msg = NULL;
+      sb_packed_recycle(msg, pp->len);
+    }
   }
   sb_run_callbacks(L);
   if (atomic_load(&f->failed_part) >= 0) return sb_future_push_result(L, f);

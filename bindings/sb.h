@@ -219,7 +219,7 @@ void sb_shm_shutdown(void);        /* unlink the blocks this program created */
 enum { SB_F_PENDING, SB_F_RUNNING, SB_F_FINISHED, SB_F_CANCELLED };
 enum { SB_FK_CALL, SB_FK_MAP };               /* what result() gives: values, or a list */
 enum { SB_TASK_CALL, SB_TASK_MAP, SB_TASK_STARMAP };
-#define SB_INLINE 64 /* arguments and results up to this size stay in the future */
+#define SB_INLINE 36 /* arguments and results up to this size stay in the future */
 
 typedef struct sb_fnblob sb_fnblob; /* a task function, encoded once (task.c) */
 typedef struct sb_flink sb_flink;   /* a waiter or callback inbox watching a future */
@@ -243,7 +243,7 @@ typedef struct sb_task {
 
 typedef struct sb_future {
   srt_obj h;
-  srt_mutex mu;               /* guards the links and every state change */
+  srt_lock mu;                /* guards the links and every state change */
   _Atomic uint32_t state;     /* SB_F_* */
   _Atomic uint32_t seq;       /* futex word: bumped at each completed part and at cancel */
   _Atomic uint32_t sleepers;
@@ -253,13 +253,15 @@ typedef struct sb_future {
   _Atomic uint32_t cancel_req; /* cancel() stopped it while running */
   srt_tctx *_Atomic runner;   /* the thread running a one-part task */
   sb_flink *links;
-  int64_t nitems, chunksize;  /* a map: items in all, items per part */
   sb_part *parts;             /* &one, or an arena array */
   _Atomic uint32_t *order;    /* part indices in completion order */
+  int64_t nitems, chunksize;  /* a map: items in all, items per part */
   sb_task task;               /* the task of a one-part future */
   sb_part one;
   _Atomic uint32_t one_order;
-  char argbuf[SB_INLINE], resbuf[SB_INLINE];
+  /* small arguments, then (once they are unpacked) the small result: the
+  ** whole object fits a 256-byte arena block */
+  char buf[SB_INLINE];
 } sb_future;
 
 /* l_future.c */
@@ -310,10 +312,21 @@ int sb_unpack(lua_State *L, const void *msg, size_t len);  /* pushes, returns co
 /* Store the values of msg in the table at t from index first on. */
 int64_t sb_unpack_into(lua_State *L, const void *msg, size_t len, int t, int64_t first);
 void sb_packed_free(void *msg, size_t len, const void *inline_buf);
+/* tarray.c: copy count numbers (8 bytes each) out of t[first..] / into
+** t[first..] straight through the array part; 0 when that is not possible
+** (then use the API). read returns the kind, 'i' or 'd'. */
+int sb_tarray_read(lua_State *L, int t, int64_t first, int64_t count, void *out);
+int sb_tarray_write(lua_State *L, int t, int64_t first, int64_t count, int kind, const void *in);
+/* Arena blocks for map chunks, kept for reuse by this process. */
+void *sb_block_get(size_t n);
+void sb_block_put(void *p);
+void sb_packed_recycle(void *msg, size_t len); /* a message read for the last time */
+void sb_block_cache_clear(void);
 /* Run a task in this (worker) state and complete its part. Returns 1 when the
 ** worker itself was cancelled (not only its task) and should stop. */
 int sb_task_run(lua_State *L, sb_task *t);
 void sb_task_release(sb_task *t); /* drop what a finished or skipped task holds */
+void sb_task_drop_args(sb_task *t); /* once unpacked: the buffer is the result's now */
 /* A task block of its own for part `part` of a map future (takes args over;
 ** the caller sets fn and count). */
 sb_task *sb_new_part_task(lua_State *L, sb_future *f, uint32_t part, int kind, void *args,

@@ -20,6 +20,7 @@
 #include "sb.h"
 
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -299,32 +300,116 @@ size_t sb_pack_error(lua_State *L, int idx, void *buf, size_t cap, void **out) {
   return len;
 }
 
+/* ---- a cache of chunk buffers ---------------------------------------------------- */
+/* Pool.map sends each chunk in an arena block that the worker overwrites with
+** the chunk's results; once the caller has read them the block comes back
+** here for the next chunk, so a run of maps does not ask the arena (and the
+** kernel, for fresh pages) for memory again. Process-local: a forked child
+** forgets its parent's cache without touching it. */
+#define BLOCK_CACHE 32
+#define BLOCK_MIN 4096
+static pthread_mutex_t bc_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *bc[BLOCK_CACHE];
+static int nbc;
+static pid_t bc_pid;
+
+static void bc_own(void) { /* bc_mu held */
+  pid_t me = srt_self_pid();
+  if (bc_pid != me) {
+    nbc = 0;
+    bc_pid = me;
+  }
+}
+
+void *sb_block_get(size_t n) {
+  if (n >= BLOCK_MIN) {
+    pthread_mutex_lock(&bc_mu);
+    bc_own();
+    for (int i = 0; i < nbc; i++) {
+      size_t sz = srt_alloc_size(bc[i]);
+      if (sz >= n && sz / 4 <= n) {
+        void *p = bc[i];
+        bc[i] = bc[--nbc];
+        pthread_mutex_unlock(&bc_mu);
+        return p;
+      }
+    }
+    pthread_mutex_unlock(&bc_mu);
+  }
+  return srt_alloc(n);
+}
+
+void sb_block_put(void *p) {
+  if (!p) return;
+  if (srt_alloc_size(p) >= BLOCK_MIN) {
+    pthread_mutex_lock(&bc_mu);
+    bc_own();
+    if (nbc < BLOCK_CACHE) {
+      bc[nbc++] = p;
+      p = NULL;
+    }
+    pthread_mutex_unlock(&bc_mu);
+  }
+  if (p) srt_free(p);
+}
+
+void sb_packed_recycle(void *msg, size_t len) {
+  if (!msg) return;
+  if (!is_packed(msg, len)) sb_codec_release(msg, len);
+  sb_block_put(msg);
+}
+
+void sb_block_cache_clear(void) {
+  pthread_mutex_lock(&bc_mu);
+  bc_own();
+  while (nbc) srt_free(bc[--nbc]);
+  pthread_mutex_unlock(&bc_mu);
+}
+
+#define SLICE_BATCH 32
+
 size_t sb_pack_slice(lua_State *L, int t, int64_t first, int64_t count, void **out,
                      const char *what) {
   t = lua_absindex(L, t);
-  /* the common case, a run of integers, straight into its block */
-  unsigned char *p = sb_alloc(L, PK_HDR + 8 * (size_t)count);
-  int64_t i = 0;
-  for (; i < count; i++) {
-    if (lua_rawgeti(L, t, (lua_Integer)(first + i)) != LUA_TNUMBER || !lua_isinteger(L, -1)) {
-      lua_pop(L, 1);
-      break;
-    }
-    lua_Integer v = lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    memcpy(p + PK_HDR + 8 * i, &v, 8);
+  /* the common case, a run of integers, straight into its block; values are
+  ** read SLICE_BATCH at a time, so the stack is reset once per batch */
+  size_t need = PK_HDR + 8 * (size_t)count;
+  unsigned char *p = sb_block_get(need);
+  if (!p) sb_error(L, "MemoryError", "strand arena is full (a chunk of %d bytes)", (int)need);
+  int kind = sb_tarray_read(L, t, first, count, p + PK_HDR);
+  if (kind) {
+    put_header(p, kind, (uint32_t)count);
+    *out = p;
+    return need;
   }
-  if (i == count) {
+  luaL_checkstack(L, SLICE_BATCH + 8, "map chunk");
+  int top = lua_gettop(L);
+  int64_t i = 0;
+  int ints = 1;
+  while (ints && i < count) {
+    int m = count - i < SLICE_BATCH ? (int)(count - i) : SLICE_BATCH;
+    for (int j = 0; j < m; j++) lua_rawgeti(L, t, (lua_Integer)(first + i + j));
+    for (int j = 0; j < m && ints; j++) {
+      if (!lua_isinteger(L, top + 1 + j)) {
+        ints = 0;
+        break;
+      }
+      lua_Integer v = lua_tointeger(L, top + 1 + j);
+      memcpy(p + PK_HDR + 8 * (i + j), &v, 8);
+    }
+    lua_settop(L, top);
+    i += m;
+  }
+  if (ints) {
     put_header(p, 'i', (uint32_t)count);
     *out = p;
-    return PK_HDR + 8 * (size_t)count;
+    return need;
   }
-  srt_free(p);
+  sb_block_put(p);
   luaL_checkstack(L, (int)count + 8, "map chunk too large");
-  int base = lua_gettop(L);
   for (i = 0; i < count; i++) lua_rawgeti(L, t, (lua_Integer)(first + i));
-  size_t len = sb_pack(L, base + 1, (int)count, NULL, 0, out, what);
-  lua_settop(L, base);
+  size_t len = sb_pack(L, top + 1, (int)count, NULL, 0, out, what);
+  lua_settop(L, top);
   return len;
 }
 
@@ -406,6 +491,12 @@ int sb_unpack(lua_State *L, const void *msg, size_t len) {
 
 int64_t sb_unpack_into(lua_State *L, const void *msg, size_t len, int t, int64_t first) {
   t = lua_absindex(L, t);
+  const unsigned char *m = msg;
+  if (is_packed(msg, len) && (m[2] == 'i' || m[2] == 'd')) {
+    uint32_t n;
+    memcpy(&n, m + 4, 4);
+    if (len == PK_HDR + 8 * (size_t)n && sb_tarray_write(L, t, first, n, m[2], m + PK_HDR)) return n;
+  }
   if (is_packed(msg, len) && ((const unsigned char *)msg)[2] == 'i') {
     uint32_t n;
     memcpy(&n, (const char *)msg + 4, 4);
@@ -449,33 +540,191 @@ static int push_star_args(lua_State *L, int item) {
   return n;
 }
 
+void sb_task_drop_args(sb_task *t) {
+  sb_future *f = t->fut;
+  sb_packed_free(t->args, t->args_len, t == &f->task ? f->buf : NULL);
+  t->args = NULL;
+  t->args_len = 0;
+}
+
+/* A chunk of numbers (packed 'i' or 'd'): call the function on each and
+** write each result, if it is a number of the kind the first result had,
+** over its item, so the block becomes the result message with no other
+** allocation and no second pass. A result of another kind switches to the
+** generic way: the results so far, then the rest, go on the stack. Returns
+** 1 when the block holds the results; 0 when they are on the stack at 2..
+** (the block is then left in t->args). */
+static int map_numbers(lua_State *L, sb_task *t, run_rec *rr) {
+  unsigned char *p = t->args;
+  uint32_t n;
+  memcpy(&n, p + 4, 4);
+  int in = p[2], outk = 0;
+  unsigned char *d = p + PK_HDR;
+  luaL_checkstack(L, 8, "map chunk");
+  for (uint32_t k = 0; k < n; k++) {
+    lua_pushvalue(L, 1);
+    if (in == 'i') {
+      lua_Integer v;
+      memcpy(&v, d + 8 * (size_t)k, 8);
+      lua_pushinteger(L, v);
+    } else {
+      lua_Number v;
+      memcpy(&v, d + 8 * (size_t)k, 8);
+      lua_pushnumber(L, v);
+    }
+    lua_call(L, 1, 1);
+    int kind = lua_isinteger(L, -1) ? 'i' : lua_type(L, -1) == LUA_TNUMBER ? 'd' : 0;
+    if (!outk) outk = kind;
+    if (kind && kind == outk) {
+      if (kind == 'i') {
+        lua_Integer v = lua_tointeger(L, -1);
+        memcpy(d + 8 * (size_t)k, &v, 8);
+      } else {
+        lua_Number v = lua_tonumber(L, -1);
+        memcpy(d + 8 * (size_t)k, &v, 8);
+      }
+      lua_settop(L, 1);
+      continue;
+    }
+    /* the generic way from here: results 0..k-1 below this one, then the rest */
+    luaL_checkstack(L, (int)n + 8, "map chunk too large");
+    for (uint32_t j = 0; j < k; j++) {
+      if (outk == 'i') {
+        lua_Integer v;
+        memcpy(&v, d + 8 * (size_t)j, 8);
+        lua_pushinteger(L, v);
+      } else {
+        lua_Number v;
+        memcpy(&v, d + 8 * (size_t)j, 8);
+        lua_pushnumber(L, v);
+      }
+    }
+    lua_rotate(L, 2, -1);
+    for (uint32_t j = k + 1; j < n; j++) {
+      lua_pushvalue(L, 1);
+      if (in == 'i') {
+        lua_Integer v;
+        memcpy(&v, d + 8 * (size_t)j, 8);
+        lua_pushinteger(L, v);
+      } else {
+        lua_Number v;
+        memcpy(&v, d + 8 * (size_t)j, 8);
+        lua_pushnumber(L, v);
+      }
+      lua_call(L, 1, 1);
+    }
+    return 0;
+  }
+  put_header(p, outk ? outk : 'i', n);
+  rr->msg = p;
+  rr->len = PK_HDR + 8 * (size_t)n;
+  t->args = NULL; /* the block is the result now */
+  t->args_len = 0;
+  return 1;
+}
+
+/* The same with the loop in Lua, where calling the function costs least, and
+** the items and results moved in and out of the table without the C API
+** (tarray.c). Returns 0 when that is not possible here (nothing done). */
+#define MAP_LOOP_SOURCE "=(strand map)"
+
+static int map_numbers_loop(lua_State *L, sb_task *t, run_rec *rr) {
+  unsigned char *p = t->args;
+  uint32_t n;
+  memcpy(&n, p + 4, 4);
+  /* one table per worker, kept across chunks: no allocation per chunk */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "strand.maptable") != LUA_TTABLE ||
+      lua_rawlen(L, -1) < n) {
+    lua_pop(L, 1);
+    lua_createtable(L, (int)n, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "strand.maptable");
+  } /* 2 */
+  if (!sb_tarray_write(L, 2, 1, n, p[2], p + PK_HDR)) {
+    lua_settop(L, 1);
+    return 0;
+  }
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "strand.maploop") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    /* the function comes in as a vararg, so a traceback names it by its
+    ** definition ("in function <file:line>"), as for a task called from C */
+    static const char loop[] =
+        "return function(t, n, ...) for i = 1, n do t[i] = (...)(t[i]) end end";
+    if (luaL_loadbuffer(L, loop, sizeof loop - 1, MAP_LOOP_SOURCE) != LUA_OK) lua_error(L);
+    lua_call(L, 0, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "strand.maploop");
+  }
+  lua_pushvalue(L, 2);
+  lua_pushinteger(L, n);
+  lua_pushvalue(L, 1);
+  lua_call(L, 3, 0);
+  int kind = sb_tarray_read(L, 2, 1, n, p + PK_HDR);
+  if (kind) { /* the block is the result now */
+    put_header(p, kind, n);
+    rr->msg = p;
+    rr->len = PK_HDR + 8 * (size_t)n;
+    t->args = NULL;
+    t->args_len = 0;
+    lua_settop(L, 1);
+    return 1;
+  }
+  /* results of other kinds: onto the stack, for the generic pack */
+  luaL_checkstack(L, (int)n + 8, "map chunk too large");
+  for (uint32_t i = 1; i <= n; i++) lua_rawgeti(L, 2, i);
+  lua_remove(L, 2);
+  return -1;
+}
+
+static int is_number_chunk(sb_task *t) {
+  const unsigned char *p = t->args;
+  return t->kind == SB_TASK_MAP && t->args_len >= PK_HDR && p[0] == 'P' && p[1] == 'K' &&
+         (p[2] == 'i' || p[2] == 'd');
+}
+
 static int run_body(lua_State *L) {
   run_rec *rr = lua_touserdata(L, 1);
   sb_task *t = rr->t;
   sb_future *f = t->fut;
   lua_settop(L, 0);
   push_task_fn(L, t->fn); /* 1 */
-  int n = sb_unpack(L, t->args, t->args_len);
   if (t->kind == SB_TASK_CALL) {
+    int n = sb_unpack(L, t->args, t->args_len);
+    sb_task_drop_args(t); /* a small result takes the arguments' place in the future */
     lua_call(L, n, LUA_MULTRET);
     int nres = lua_gettop(L);
     int one = f->nparts == 1;
-    rr->len = sb_pack(L, 1, nres, one ? f->resbuf : NULL, one ? SB_INLINE : 0, &rr->msg, "result");
+    rr->len = sb_pack(L, 1, nres, one ? f->buf : NULL, one ? SB_INLINE : 0, &rr->msg, "result");
     return 0;
   }
-  /* a chunk: each result replaces its item on the stack */
-  for (int i = 2; i <= n + 1; i++) {
-    lua_pushvalue(L, 1);
-    if (t->kind == SB_TASK_MAP) {
-      lua_pushvalue(L, i);
-      lua_call(L, 1, 1);
-    } else {
-      int na = push_star_args(L, i);
-      lua_call(L, na, 1);
+  int n;
+  if (is_number_chunk(t)) {
+    int r = map_numbers_loop(L, t, rr);
+    if (r > 0) return 0;
+    if (r == 0 && map_numbers(L, t, rr)) return 0;
+    n = lua_gettop(L) - 1;
+  } else { /* a chunk: each result replaces its item on the stack */
+    n = sb_unpack(L, t->args, t->args_len);
+    for (int i = 2; i <= n + 1; i++) {
+      lua_pushvalue(L, 1);
+      if (t->kind == SB_TASK_MAP) {
+        lua_pushvalue(L, i);
+        lua_call(L, 1, 1);
+      } else {
+        int na = push_star_args(L, i);
+        lua_call(L, na, 1);
+      }
+      lua_replace(L, i);
     }
-    lua_replace(L, i);
   }
-  rr->len = sb_pack(L, 2, n, NULL, 0, &rr->msg, "result");
+  /* the chunk's block, its references dropped, holds the results if they fit */
+  void *block = t->args;
+  size_t cap = block ? srt_alloc_size(block) : 0;
+  if (block && !is_packed(block, t->args_len)) sb_codec_release(block, t->args_len);
+  t->args = NULL;
+  t->args_len = 0;
+  rr->len = sb_pack(L, 2, n, block, cap, &rr->msg, "result");
+  if (block && rr->msg != block) srt_free(block);
   return 0;
 }
 
@@ -527,6 +776,10 @@ static int task_msgh(lua_State *L) {
   int outer = (int)lua_tointeger(L, lua_upvalueindex(1));
   int total = stack_depth(L) - 1; /* levels 1.. (level 0 is this handler) */
   int keep = total - outer - 1;   /* minus the C function that runs the task */
+  lua_Debug ar; /* and the map loop of run_body, if it is there */
+  if (keep > 1 && lua_getstack(L, keep, &ar) && lua_getinfo(L, "S", &ar) &&
+      strcmp(ar.source, MAP_LOOP_SOURCE) == 0)
+    keep--;
   int is_error = 0;
   if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
     luaL_getmetatable(L, "strand.Error");
@@ -581,12 +834,12 @@ int sb_task_run(lua_State *L, sb_task *t) {
     int one = f->nparts == 1;
     /* a Cancelled error the task did not ask for: the worker is being ended */
     stop = is_cancel_error(L, -1) && !atomic_load(&f->cancel_req);
-    rr.len = sb_pack_error(L, -1, one ? f->resbuf : NULL, one ? SB_INLINE : 0, &rr.msg);
+    rr.len = sb_pack_error(L, -1, one ? f->buf : NULL, one ? SB_INLINE : 0, &rr.msg);
   }
   lua_settop(L, top);
   sb_future_done_part(f, t->part, rr.msg, rr.len, failed);
   /* a cancel meant for this task may have landed after it ended: drop it */
-  if (srt_take_interrupt() && !atomic_load(&f->cancel_req)) stop = 1;
+  if (srt_interrupt_pending() && srt_take_interrupt() && !atomic_load(&f->cancel_req)) stop = 1;
   return stop;
 }
 
@@ -609,13 +862,8 @@ void sb_task_release(sb_task *t) {
   sb_future *f = t->fut;
   sb_fn_unref(t->fn);
   t->fn = NULL;
-  if (t == &f->task) {
-    sb_packed_free(t->args, t->args_len, f->argbuf);
-    t->args = NULL;
-  } else {
-    sb_packed_free(t->args, t->args_len, NULL);
-    srt_free(t);
-  }
+  sb_task_drop_args(t);
+  if (t != &f->task) srt_free(t);
   srt_decref(&f->h);
 }
 

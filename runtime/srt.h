@@ -373,6 +373,7 @@ typedef struct srt_taskq {
   _Atomic uint32_t spinners;  /* consumers polling (at most one) */
   _Atomic uint32_t closed;
   _Atomic uint32_t waiting;   /* consumers inside pop */
+  _Atomic uint32_t consumers; /* attached consumers (srt_taskq_consumers) */
 } srt_taskq;
 void srt_taskq_init(srt_taskq *q);
 void srt_taskq_destroy(srt_taskq *q);
@@ -387,6 +388,9 @@ int srt_taskq_closed(srt_taskq *q);
 srt_tqnode *srt_taskq_drain(srt_taskq *q);          /* take every queued node */
 uint32_t srt_taskq_size(srt_taskq *q);
 uint32_t srt_taskq_waiting(srt_taskq *q);
+/* Consumers attach (+1) and leave (-1): pushes wake a sleeper only when the
+** awake consumers are fewer than the queued tasks. */
+void srt_taskq_consumers(srt_taskq *q, int delta);
 int srt_taskq_spin_polls(void); /* polls before sleeping: 0 on one CPU */
 
 /* ---- fd waits and child processes (proc.c) ------------------------------- */

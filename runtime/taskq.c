@@ -10,9 +10,17 @@
 ** pop records the node it takes in the consumer's own "claim" word before it
 ** unlinks it: whoever cleans up after a dead consumer learns which task it
 ** was running, and srt_taskq_unclaim finishes a pop the dead consumer left
-** half done. Producers wake a consumer only when one sleeps; a consumer spins
-** briefly before it sleeps, but only when more than one CPU is usable (a
-** spin on a single CPU burns the time slice the producer needs).
+** half done.
+**
+** Wake-ups cost a system call on the producer's side, so a push wakes a
+** sleeping consumer only when the consumers that are awake (running a task,
+** or spinning) are fewer than the queued tasks: one busy consumer keeps up
+** with a producer that is slower than it without a single wake-up. A
+** consumer spins briefly before it sleeps, but only when more than one CPU
+** is usable (a spin on a single CPU burns the time slice the producer needs),
+** and only one consumer spins at a time. A consumer that sleeps re-checks the
+** queue at least every 250 ms (the futex slice), so a miscount (a consumer
+** killed while awake) delays work, never loses it.
 */
 #include "srt.h"
 
@@ -57,7 +65,10 @@ void srt_taskq_init(srt_taskq *q) {
   atomic_init(&q->spinners, 0);
   atomic_init(&q->closed, 0);
   atomic_init(&q->waiting, 0);
+  atomic_init(&q->consumers, 0);
 }
+
+void srt_taskq_consumers(srt_taskq *q, int delta) { atomic_fetch_add(&q->consumers, (uint32_t)delta); }
 
 void srt_taskq_destroy(srt_taskq *q) { srt_mutex_destroy(&q->mu); }
 
@@ -71,9 +82,15 @@ static void link_tail(srt_taskq *q, srt_tqnode *n) {
   atomic_fetch_add(&q->count, 1);
 }
 
-static void wake(srt_taskq *q, int n) {
+/* After a push: wake a sleeper unless the awake consumers can take what is
+** queued (a spinning one will see it at once). */
+static void wake_for(srt_taskq *q, uint32_t queued) {
   atomic_fetch_add(&q->seq, 1);
-  if (atomic_load(&q->sleepers)) srt_futex_wake(&q->seq, n);
+  uint32_t sleepers = atomic_load(&q->sleepers);
+  if (!sleepers || atomic_load(&q->spinners)) return;
+  uint32_t consumers = atomic_load(&q->consumers);
+  uint32_t awake = consumers > sleepers ? consumers - sleepers : 0;
+  if (queued > awake) srt_futex_wake(&q->seq, 1);
 }
 
 int srt_taskq_push(srt_taskq *q, srt_tqnode *n) {
@@ -83,8 +100,9 @@ int srt_taskq_push(srt_taskq *q, srt_tqnode *n) {
     return SRT_BROKEN;
   }
   link_tail(q, n);
+  uint32_t queued = atomic_load(&q->count);
   srt_mutex_unlock(&q->mu);
-  wake(q, 1);
+  wake_for(q, queued);
   return SRT_OK;
 }
 
@@ -102,7 +120,8 @@ static srt_tqnode *take_head(srt_taskq *q, srt_tqnode *_Atomic *claim) {
 ** consumer spins at a time: the others would only compete for the CPU. */
 static int spin_for_work(srt_taskq *q, uint32_t seq) {
   int polls = srt_taskq_spin_polls();
-  if (!polls || atomic_fetch_add(&q->spinners, 1) != 0) {
+  if (!polls) return 0;
+  if (atomic_fetch_add(&q->spinners, 1) != 0) {
     atomic_fetch_sub(&q->spinners, 1);
     return 0;
   }

@@ -680,3 +680,108 @@ describe("deadlock detection", function()
     assert.is_true(finish(t))
   end)
 end)
+
+-- Across processes: one object, made before the fork, works in both.
+describe("across processes", function()
+  if not strand.Process then return end -- strand.Process: issue 4
+
+  local function child(f, ...)
+    local p = strand.Process{target = f, args = {...}}
+    p:start()
+    return p
+  end
+
+  local function exitcode(p)
+    assert.is_true(p:join(30), "process did not end")
+    return p.exitcode
+  end
+
+  it("a child process waits on an Event the parent sets", function()
+    local go, started = strand.Event(), strand.Event()
+    local p = child(function(ev, st)
+      st:set()
+      if not ev:wait(20) then os.exit(3) end
+    end, go, started)
+    assert.is_true(started:wait(20))
+    go:set()
+    assert.equal(0, exitcode(p))
+  end)
+
+  it("2 processes x 50,000 locked increments of a shared Value = 100,000", function()
+    local l, counter = strand.Lock(), strand.Value("q", 0, {lock = false})
+    local function work(lock, c, n)
+      for _ = 1, n do
+        lock:acquire()
+        c.value = c.value + 1
+        lock:release()
+      end
+    end
+    local a, b = child(work, l, counter, 50000), child(work, l, counter, 50000)
+    assert.equal(0, exitcode(a)); assert.equal(0, exitcode(b))
+    assert.equal(100000, counter.value)
+    assert.is_false(l:locked())
+  end)
+
+  for _, kind in ipairs{"Lock", "RLock"} do
+    it("a process killed holding a " .. kind .. ": the next acquirer gets it, told \"owner died\"", function()
+      local l, holding = strand[kind](), strand.Event()
+      local p = child(function(lock, ev)
+        lock:acquire()
+        ev:set()
+        strand.sleep(1000)
+      end, l, holding)
+      assert.is_true(holding:wait(20))
+      assert.is_false(l:acquire(false)) -- held by a live process
+      -- a thread of this process already blocked on it when the holder dies
+      local started = strand.Event()
+      local t = spawn(function(lock, ev)
+        ev:set()
+        local ok, why = lock:acquire(true, 20)
+        if ok then lock:release() end
+        return ok, why
+      end, l, started)
+      assert.is_true(started:wait(20))
+      p:kill()
+      assert.equal(-9, exitcode(p))
+      local ok, why = finish(t)
+      assert.is_true(ok)
+      assert.equal("owner died", why)
+      -- from then on it is an ordinary lock
+      assert.same({true}, {l:acquire(false)})
+      l:release()
+    end)
+  end
+
+  it("hold() also reports a dead owner", function()
+    local l, holding = strand.Lock(), strand.Event()
+    local p = child(function(lock, ev) lock:acquire(); ev:set(); strand.sleep(1000) end, l, holding)
+    assert.is_true(holding:wait(20))
+    p:kill()
+    exitcode(p)
+    local g <close>, why = l:hold(true, 20)
+    assert.equal("owner died", why)
+    assert.is_true(l:locked())
+  end)
+
+  it("Semaphore, Condition and Barrier work between processes", function()
+    local sem, cond, bar = strand.Semaphore(0), strand.Condition(), strand.Barrier(3)
+    local ready = strand.Semaphore(0)
+    local p = child(function(s, c, b, r)
+      s:release()                             -- Semaphore: wake the parent
+      do
+        local _ <close> = c:hold()
+        r:release()                           -- the parent can take the lock once we wait
+        if not c:wait(20) then os.exit(3) end -- Condition: notified by the parent
+      end
+      b:wait(20)                              -- Barrier: with the parent and a thread
+    end, sem, cond, bar, ready)
+    assert.is_true(sem:acquire(true, 20))
+    assert.is_true(ready:acquire(true, 20))
+    cond:with(function() cond:notify() end)
+    local t = spawn(function(b) return b:wait(20) end, bar)
+    local mine = bar:wait(20)
+    local theirs = finish(t)
+    assert.equal(0, exitcode(p))
+    assert.is_true(mine ~= theirs and mine >= 0 and mine <= 2 and theirs >= 0 and theirs <= 2)
+  end)
+end)

@@ -561,6 +561,35 @@ static void test_barrier(void) {
   ok(me && !bad && S->seen[0] + S->seen[1] + S->seen[2] + S->seen[3] == 4 && S->seen[0] == 1 &&
          S->seen[3] == 1,
      "Barrier: four processes pass it with distinct indexes");
+  /* a process killed inside the barrier's internal critical section */
+  srt_barrier_init(b, 2);
+  atomic_store(&S->ready, 0);
+  pid_t k = fork();
+  if (k == 0) {
+    srt_mutex_lock(&b->m);
+    atomic_store(&S->ready, 1);
+    for (;;) pause();
+  }
+  await_flag(&S->ready, 1);
+  kill(k, SIGKILL);
+  wait_child(k);
+  pthread_create(&t, NULL, bar_party, NULL);
+  a = srt_barrier_wait(b, in(10), 0, &idx);
+  pthread_join(t, &r);
+  ok(a == SRT_OK && (intptr_t)r == SRT_OK, "Barrier: works after a process died inside its critical section");
+  /* the process running the action dies: the others are told it is broken */
+  srt_barrier_init(b, 2);
+  pthread_create(&t, NULL, bar_party, NULL);
+  while (srt_barrier_n_waiting(b) < 1) sched_yield();
+  k = fork();
+  if (k == 0) {
+    uint32_t i;
+    if (srt_barrier_wait(b, in(10), 1, &i) == SRT_BARRIER_ACTION) kill(getpid(), SIGKILL);
+    _exit(1);
+  }
+  wait_child(k);
+  pthread_join(t, &r);
+  ok((intptr_t)r == SRT_BROKEN && srt_barrier_broken(b), "Barrier: a party that dies running the action breaks it");
   srt_barrier_destroy(b);
 }
 

@@ -5,6 +5,10 @@
 # the Lua side too. ONLY=c or ONLY=lua runs one half; SPECS=... picks files.
 BUILD=${BUILD:-build}
 export BUILD
+# Let a deliberate segfault in a child kill it by the signal, as in a plain
+# build, so exit codes are the same under the sanitizers.
+export ASAN_OPTIONS="handle_segv=0:handle_abort=0:${ASAN_OPTIONS:-}"
+export TSAN_OPTIONS="handle_segv=0:handle_abort=0:${TSAN_OPTIONS:-}"
 pass=0; fail=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 count() { # count TAP lines of file $1

@@ -18,7 +18,6 @@
 */
 #include "sb.h"
 
-#include <math.h>
 #include <string.h>
 
 typedef struct sb_lock {
@@ -110,7 +109,8 @@ static int64_t acquire_deadline(lua_State *L, int bi) {
   return srt_deadline(t);
 }
 
-/* Optional timeout (nil: dflt; negative: none) -> deadline. */
+/* Optional timeout in seconds -> deadline: nil gives dflt (negative dflt:
+** forever); a negative timeout is 0, as in Python. */
 static int64_t wait_deadline(lua_State *L, int idx, double dflt) {
   double t = dflt;
   if (!lua_isnoneornil(L, idx)) {

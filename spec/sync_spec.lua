@@ -38,6 +38,8 @@ describe("strand.Lock", function()
     assert.is_false(l:locked())
     assert.is_true(l:acquire())
     assert.is_true(l:locked())
+    assert.equal(0, select("#", l:release()))
+    assert.equal(1, select("#", l:acquire())) -- no second value unless an owner died
     l:release()
     assert.is_false(l:locked())
   end)

@@ -5,6 +5,7 @@
 #include "strand.h"
 #include "sb.h"
 
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +18,17 @@ static int init_result;
 /* stdio is flushed before every fork so nothing buffered is printed twice. */
 static void flush_before_fork(void) { fflush(NULL); }
 
+/* strand.so is never unloaded: lua_close dlcloses C modules, while a
+** detached worker thread may still be running the last instructions of
+** strand's code after its join returned (that crashed lua5.4 at exit). */
+static void pin_library(void) {
+  Dl_info info;
+  if (dladdr((void *)strand_init, &info) && info.dli_fname)
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 static void init_once_fn(void) {
+  pin_library();
   init_result = srt_arena_init(0);
   if (init_result == 0) {
     pthread_atfork(flush_before_fork, NULL, NULL);

@@ -1,6 +1,8 @@
 -- examples/host.lua — the script examples/host.c runs. `host` is the host
--- application's own C library; the host's state hook puts it in every
--- worker state too, so workers call host.checksum directly.
+-- application's own C library. The host's state hook opens it in every
+-- worker state strand makes (threads, thread-pool workers); forked workers
+-- (process pools) are copies of the host process, library included. So
+-- every kind of worker calls host.checksum directly.
 local words = {"strand", "runs", "Lua", "in", "parallel", "Wikipedia"}
 
 local function checksum_in_worker(word)
@@ -8,7 +10,11 @@ local function checksum_in_worker(word)
   return host.checksum(word)
 end
 
-print(("main: host %q, checksum(%q) = 0x%08x"):format(host.name, "Wikipedia", host.checksum("Wikipedia")))
+local function show(kind, word, sum)
+  print(("%s: checksum(%q) = 0x%08x"):format(kind, word, sum))
+end
+
+show("main", "Wikipedia", host.checksum("Wikipedia"))
 
 -- threads, each with its own Lua state
 local threads = {}
@@ -18,5 +24,21 @@ for i, word in ipairs(words) do
 end
 for i, t in ipairs(threads) do
   assert(t:join(30), "thread did not finish")
-  print(("thread: checksum(%q) = 0x%08x"):format(words[i], t:result()))
+  show("thread", words[i], t:result())
+end
+
+-- a thread pool: its workers keep their states between tasks
+do
+  local executor <close> = strand.ThreadPoolExecutor{max_workers = 2}
+  local futures = {}
+  for i, word in ipairs(words) do futures[i] = executor:submit(checksum_in_worker, word) end
+  for i, f in ipairs(futures) do show("thread pool", words[i], f:result(30)) end
+end
+
+-- a process pool: forked workers
+do
+  local pool <close> = strand.Pool(2)
+  for i, sum in ipairs(pool:map(checksum_in_worker, words)) do show("process pool", words[i], sum) end
+  pool:close()
+  pool:join()
 end

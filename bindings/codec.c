@@ -616,6 +616,9 @@ void sb_codec_release(const void *bytes, size_t len) {
   uint32_t nh;
   uint64_t body;
   const unsigned char *p = bytes;
+  if (!p || len < HDR) return;
+  memcpy(&nh, p + 4, 4);
+  if (nh == 0) return; /* the common case: no handle inside, nothing to check */
   if (!header_ok(p, len, &nh, &body)) return;
   for (uint32_t i = 0; i < nh; i++) srt_decref(handle_at(p, body, i));
 }
@@ -665,6 +668,10 @@ static uint64_t get_varint(dec *d) {
 static void dec_value(dec *d);
 
 static void add_ref(dec *d) {
+  if (d->nref == 0 && lua_isnil(d->L, d->refs)) { /* made on first use */
+    lua_newtable(d->L);
+    lua_replace(d->L, d->refs);
+  }
   lua_pushvalue(d->L, -1);
   lua_rawseti(d->L, d->refs, ++d->nref);
 }
@@ -883,7 +890,7 @@ int sb_decode(lua_State *L, const char *bytes, size_t len) {
   d.end = p + HDR + d.body;
   d.nref = 0;
   d.depth = 0;
-  lua_newtable(L);
+  lua_pushnil(L); /* ref id -> value, made on first use */
   d.refs = lua_gettop(L);
   uint64_t n = get_varint(&d);
   if (n > d.body) bad(&d, "bad value count");

@@ -18,7 +18,10 @@
 typedef struct sb_handle {
   srt_obj *o;
   struct sb_handle *prev, *next;
+  uint64_t magic; /* HANDLE_MAGIC: a strand handle, checked without a table lookup */
 } sb_handle;
+
+#define HANDLE_MAGIC 0x5374724848616e64ull /* 'StrHHand' */
 
 static const char sentinel_key = 'h';
 
@@ -32,6 +35,15 @@ void sb_set_local_hooks(uint32_t type, void (*adopt)(srt_obj *o), void (*drop)(s
   if (type >= SB_T_COUNT) return;
   hooks[type].adopt = adopt;
   hooks[type].drop = drop;
+}
+
+/* On every method call: a full userdata of a handle's size carrying the
+** magic word is a handle (no metatable or registry lookup). */
+static sb_handle *to_handle(lua_State *L, int idx) {
+  sb_handle *h = lua_touserdata(L, idx);
+  /* a light userdata has no length, a string is no userdata */
+  if (!h || lua_rawlen(L, idx) != sizeof *h) return NULL;
+  return h->magic == HANDLE_MAGIC ? h : NULL;
 }
 
 static sb_handle *state_ring(lua_State *L) {
@@ -184,7 +196,7 @@ static void push_reg_table(lua_State *L, const luaL_Reg *r) {
 }
 
 static void push_meta(lua_State *L, const sb_type *t) {
-  if (luaL_getmetatable(L, t->name) != LUA_TNIL) return;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, t) != LUA_TNIL) return;
   lua_pop(L, 1);
   luaL_newmetatable(L, t->name);
   push_reg_table(L, t->methods);
@@ -203,6 +215,8 @@ static void push_meta(lua_State *L, const sb_type *t) {
   if (t->len) sb_setfn(L, "__len", t->len);
   lua_pushinteger(L, t->id);
   lua_setfield(L, -2, "__strand_type");
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, t);
 }
 
 void sb_push_handle(lua_State *L, srt_obj *o) {
@@ -212,6 +226,7 @@ void sb_push_handle(lua_State *L, srt_obj *o) {
   push_meta(L, t);
   sb_handle *h = lua_newuserdatauv(L, sizeof *h, 1);
   h->o = o;
+  h->magic = HANDLE_MAGIC;
   h->prev = ring;
   h->next = ring->next;
   ring->next->prev = h;
@@ -227,19 +242,15 @@ void sb_push_ref(lua_State *L, srt_obj *o) {
 }
 
 srt_obj *sb_test_any(lua_State *L, int idx) {
-  sb_handle *h = lua_touserdata(L, idx);
-  if (!h || lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return NULL;
-  int isours = lua_getfield(L, -1, "__strand_type") == LUA_TNUMBER;
-  lua_pop(L, 2);
-  if (!isours) return NULL;
+  sb_handle *h = to_handle(L, idx);
+  if (!h) return NULL;
   if (!h->o) luaL_error(L, "strand handle used after it was collected");
   return h->o;
 }
 
 void *sb_test(lua_State *L, int idx, uint32_t type) {
-  const sb_type *t = sb_type_of(type);
-  sb_handle *h = t ? luaL_testudata(L, idx, t->name) : NULL;
-  return h ? h->o : NULL;
+  sb_handle *h = to_handle(L, idx);
+  return h && h->o && h->o->type == type ? h->o : NULL;
 }
 
 void *sb_check(lua_State *L, int idx, uint32_t type) {

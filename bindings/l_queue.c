@@ -66,7 +66,8 @@ static int l_priority(lua_State *L) { return new_queue(L, K_PRIORITY); }
 
 /* block (default true) at b, timeout at b+1 -> deadline (0: don't block). */
 static int64_t block_deadline(lua_State *L, int b) {
-  if (!lua_isnoneornil(L, b) && !lua_toboolean(L, b)) return 0;
+  if (lua_gettop(L) < b) return SRT_FOREVER; /* the common call: q:get(), q:put(v) */
+  if (!lua_isnil(L, b) && !lua_toboolean(L, b)) return 0;
   if (lua_isnoneornil(L, b + 1)) return SRT_FOREVER;
   double t = luaL_checknumber(L, b + 1);
   luaL_argcheck(L, t >= 0 && t == t, b + 1, "'timeout' must be a non-negative number");

@@ -24,6 +24,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <linux/futex.h>
+#include <time.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -63,13 +65,16 @@ typedef struct qwatch {
   int fired;
 } qwatch;
 
+/* Layout: what a spinning consumer polls (tail, closed) and what a spinning
+** producer polls (head) sit on cache lines of their own, away from the lock
+** word and the fields written under it, so polling does not keep pulling the
+** lock's line away from the thread that holds it. (Arena blocks are 16-byte
+** aligned: 64 bytes of padding is what keeps two groups apart.) */
 struct srt_queue {
-  srt_mutex mu;
+  _Atomic uint32_t lk; /* the lock: holder's tid | QL_WAITERS */
   uint32_t order;
-  uint32_t closed;
   uint64_t maxsize; /* 0: unbounded */
   qring *ring;
-  _Atomic uint64_t head, tail; /* priority: head stays 0, tail is the count */
   uint64_t seq;
   uint64_t unfinished;
   /* sleepers: a futex sequence and outstanding tickets for each kind */
@@ -79,8 +84,13 @@ struct srt_queue {
   uint32_t dirty;
   uint64_t scan_hi;
   qwatch *watchers;
+  char pad1[64];
+  _Atomic uint64_t tail; /* priority: the count (head stays 0) */
+  _Atomic uint32_t closed;
+  char pad2[64];
+  _Atomic uint64_t head;
+  char pad3[64];
 };
-
 /* ---- small helpers ------------------------------------------------------------ */
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -88,15 +98,14 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Spinning only pays when the other side can run at the same time. */
+/* Spinning only pays when the other side can run at the same time. The
+** affinity mask is per thread and a forked child inherits it, so it is read
+** once per thread. */
 static int may_spin(void) {
   static __thread int v = -1;
-  static __thread pid_t for_pid;
-  pid_t pid = getpid();
-  if (v < 0 || for_pid != pid) {
+  if (v < 0) {
     cpu_set_t s;
     v = sched_getaffinity(0, sizeof s, &s) == 0 && CPU_COUNT(&s) > 1;
-    for_pid = pid;
   }
   return v;
 }
@@ -204,27 +213,72 @@ static void heap_repair(srt_queue *q) {
   q->dirty = 0;
 }
 
-/* The robust mutex sleeps in the kernel at once when it is taken; a
-** critical section here is a few dozen nanoseconds, so first try a little
-** while the holder runs on another CPU. */
+/* ---- the queue's lock ---------------------------------------------------------- */
+/* A futex word holding the holder's thread id (and QL_WAITERS when someone
+** sleeps on it): taking it is one CAS and leaving it one exchange, a third of
+** what a robust pthread mutex costs, and this is paid twice per message. The
+** robustness a robust mutex gets from the kernel comes from the thread id: a
+** waiter that sleeps a whole slice without the word changing checks whether
+** the holder still exists, and if not takes the lock over (one CAS decides
+** who) and repairs what the holder left half done. */
+#define QL_WAITERS 0x80000000u
+#define QL_SLICE_NS 50000000L
 #define LOCK_SPINS 200
-static void lock(srt_queue *q) {
-  if (may_spin()) {
-    for (int i = 0; i < LOCK_SPINS; i++) {
-      int r = pthread_mutex_trylock(&q->mu.m);
-      if (r == 0) return;
-      if (r == EOWNERDEAD) {
-        pthread_mutex_consistent(&q->mu.m);
-        if (q->dirty) heap_repair(q);
-        return;
-      }
-      cpu_relax();
-    }
+
+static __thread uint32_t tl_tid; /* this thread's id, cached; reset in a fork child */
+
+static void forget_tid(void) { tl_tid = 0; }
+static void install_forget(void) { pthread_atfork(NULL, NULL, forget_tid); }
+
+static uint32_t my_tid(void) {
+  if (!tl_tid) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_forget); /* before this value can cross a fork */
+    tl_tid = (uint32_t)srt_gettid();
   }
-  if (srt_mutex_lock(&q->mu) && q->dirty) heap_repair(q);
+  return tl_tid;
 }
 
-static void unlock(srt_queue *q) { srt_mutex_unlock(&q->mu); }
+static int sleep_on(_Atomic uint32_t *w, uint32_t val) {
+  struct timespec ts = {0, QL_SLICE_NS};
+  long r = syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, val, &ts, NULL, 0);
+  return r == 0 ? 0 : errno;
+}
+
+static void lock(srt_queue *q) {
+  uint32_t me = my_tid(), c = 0;
+  if (atomic_compare_exchange_strong(&q->lk, &c, me)) return;
+  if (may_spin()) {
+    for (int i = 0; i < LOCK_SPINS; i++) {
+      cpu_relax();
+      c = 0;
+      if (atomic_load_explicit(&q->lk, memory_order_relaxed) == 0 &&
+          atomic_compare_exchange_weak(&q->lk, &c, me))
+        return;
+    }
+  }
+  for (;;) {
+    c = atomic_load(&q->lk);
+    if (c == 0) {
+      if (atomic_compare_exchange_strong(&q->lk, &c, me | QL_WAITERS)) return;
+      continue;
+    }
+    if (!(c & QL_WAITERS)) {
+      if (!atomic_compare_exchange_strong(&q->lk, &c, c | QL_WAITERS)) continue;
+      c |= QL_WAITERS;
+    }
+    if (sleep_on(&q->lk, c) != ETIMEDOUT) continue;
+    pid_t holder = (pid_t)(c & ~QL_WAITERS);
+    if (!srt_pid_alive(holder) && atomic_compare_exchange_strong(&q->lk, &c, me | QL_WAITERS)) {
+      if (q->dirty) heap_repair(q); /* it died inside a heap sift */
+      return;
+    }
+  }
+}
+
+static void unlock(srt_queue *q) {
+  if (atomic_exchange(&q->lk, 0) & QL_WAITERS) srt_futex_wake(&q->lk, 1);
+}
 
 /* ---- watchers (strand.wait): a signal to each, once ------------------------------ */
 static void notify_watchers(srt_queue *q) {
@@ -253,7 +307,6 @@ srt_queue *srt_queue_new(size_t maxsize, int order) {
     srt_free(q);
     return NULL;
   }
-  srt_mutex_init(&q->mu);
   q->order = (uint32_t)order;
   q->maxsize = maxsize;
   q->seq = 1;
@@ -282,7 +335,6 @@ void srt_queue_destroy(srt_queue *q, void (*release)(const void *p, size_t len))
   srt_free(q->ring);
   q->ring = NULL;
   unlock(q);
-  srt_mutex_destroy(&q->mu);
   srt_free(q);
 }
 
@@ -318,12 +370,14 @@ static int signal_all(_Atomic uint32_t *seqw, uint32_t *tickets) {
 static int spin_until(srt_queue *q, int want_items) {
   if (!may_spin()) return 0;
   int64_t until = srt_now_ns() + SPIN_NS;
+  int pause = 1;
   for (int i = 1;; i++) {
     uint64_t n = count_of(q);
     if (want_items ? n > 0 : (q->maxsize == 0 || n < q->maxsize)) return 1;
-    if (q->closed) return 1;
-    cpu_relax();
-    if ((i & 63) == 0 && srt_now_ns() > until) return 0;
+    if (atomic_load_explicit(&q->closed, memory_order_relaxed)) return 1;
+    for (int k = 0; k < pause; k++) cpu_relax(); /* poll less and less often */
+    if (pause < 32) pause *= 2;
+    if ((i & 15) == 0 && srt_now_ns() > until) return 0;
   }
 }
 

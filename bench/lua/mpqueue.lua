@@ -1,7 +1,7 @@
 -- small values (integers) through a strand.Queue from a child process to the
 -- parent, as bench/py/mpqueue.py does with multiprocessing.Queue. msgs/s from
 -- before start() until the last get().
-local N = 100000
+local N = tonumber(os.getenv("N")) or 100000
 local q = strand.Queue()
 local function producer(q, n)
   for i = 0, n - 1 do q:put(i) end

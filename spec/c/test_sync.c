@@ -253,6 +253,19 @@ static void *report_helper(void *arg) {
   return NULL;
 }
 
+static _Atomic uint64_t joined_id;
+static void *lock_after_join(void *arg) {
+  (void)arg;
+  srt_deadlock_name("worker-J");
+  atomic_store(&joined_id, srt_self_owner_id());
+  await_flag(&S->ready, 1); /* the main thread is now in the graph, joining this one */
+  int r = srt_lock_acquire_checked(&S->a, SRT_FOREVER);
+  if (r == SRT_OK) srt_lock_release(&S->a);
+  atomic_store(&S->woken, r == SRT_DEADLOCK && strstr(srt_deadlock_report(), "worker-J waits for strand.Lock") &&
+                              strstr(srt_deadlock_report(), "main waits for worker-J to end"));
+  return (void *)(intptr_t)r;
+}
+
 static void *self_waiter(void *arg) {
   (void)arg;
   srt_lock_acquire(&S->a, SRT_FOREVER);
@@ -295,6 +308,24 @@ static void test_deadlock(void) {
   srt_lock_release(&S->a);
   pthread_join(h, NULL);
   srt_free(helper_ctx);
+
+  /* the main thread holds a lock and joins a thread that waits for it */
+  srt_lock_init(&S->a, 0);
+  srt_lock_acquire(&S->a, SRT_FOREVER);
+  atomic_store(&S->ready, 0);
+  atomic_store(&S->woken, 0);
+  atomic_store(&joined_id, 0);
+  pthread_t j;
+  void *jr;
+  pthread_create(&j, NULL, lock_after_join, NULL);
+  while (!atomic_load(&joined_id)) sched_yield();
+  int entered = !srt_deadlock_enter_join(atomic_load(&joined_id));
+  atomic_store(&S->ready, 1);
+  pthread_join(j, &jr);
+  srt_deadlock_leave();
+  srt_lock_release(&S->a);
+  ok(entered && (intptr_t)jr == SRT_DEADLOCK && atomic_load(&S->woken),
+     "deadlock: a thread waiting for a lock held by the thread joining it is told");
 
   /* a thread waiting for a plain Lock it holds is not a deadlock: another may release */
   srt_lock_init(&S->a, 0);

@@ -9,6 +9,8 @@
 **   strand.debug_threads()            -> { {tid=, pid=, waiting=, ...}, ... }
 **   strand.debug_cancel(tid)          -> whether a registered thread was found
 **   strand.debug_forks()              -> forks this process has made
+**   strand.debug_children()           -> living child processes of this one
+**   strand.debug_kill(pid, "term"|"kill") -> signal a child of this process
 **   strand.debug_watchdog(timeout [, grace]) -> watchdog
 **
 ** The watchdog is a plain pthread (no Lua state): when `timeout` passes
@@ -23,6 +25,7 @@
 */
 #include "sb.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -231,6 +234,85 @@ static int l_debug_forks(lua_State *L) {
   return 1;
 }
 
+/* ---- child processes ------------------------------------------------------- */
+/* The state letter and command name of a process, from /proc/PID/stat. */
+static int proc_stat(pid_t pid, char *state, char *comm, size_t commlen) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+  if (!open || !close || close < open || close[1] != ' ') return 0;
+  size_t len = (size_t)(close - open - 1);
+  if (len >= commlen) len = commlen - 1;
+  memcpy(comm, open + 1, len);
+  comm[len] = 0;
+  *state = close[2];
+  return 1;
+}
+
+/* strand.debug_children() -> { {pid=, state=, name=}, ... }: the living
+** (not zombie) children of this process, whoever started them (Process,
+** the server of a Pool or ProcessPoolExecutor, io.popen ...). */
+static int l_debug_children(lua_State *L) {
+  lua_newtable(L);
+  DIR *tasks = opendir("/proc/self/task");
+  if (!tasks) return 1;
+  lua_Integer n = 0;
+  struct dirent *d;
+  while ((d = readdir(tasks)) != NULL) {
+    if (d->d_name[0] == '.') continue;
+    char path[300];
+    snprintf(path, sizeof path, "/proc/self/task/%s/children", d->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    int pid;
+    while (fscanf(f, "%d", &pid) == 1) {
+      char state, comm[64];
+      if (!proc_stat(pid, &state, comm, sizeof comm) || state == 'Z' || state == 'X') continue;
+      lua_createtable(L, 0, 3);
+      lua_pushinteger(L, pid);
+      lua_setfield(L, -2, "pid");
+      lua_pushlstring(L, &state, 1);
+      lua_setfield(L, -2, "state");
+      lua_pushstring(L, comm);
+      lua_setfield(L, -2, "name");
+      lua_rawseti(L, -2, ++n);
+    }
+    fclose(f);
+  }
+  closedir(tasks);
+  return 1;
+}
+
+/* strand.debug_kill(pid, "term" | "kill") -> sent: signal a child of this
+** process (only a child: a test helper must not reach anything else). It
+** is not reaped here; whoever started it does that. */
+static int l_debug_kill(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  static const char *const names[] = {"term", "kill", NULL};
+  int sig = luaL_checkoption(L, 2, "term", names) == 0 ? SIGTERM : SIGKILL;
+  char path[64], buf[512];
+  int ours = 0;
+  if (pid > 0 && pid <= INT_MAX) {
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+      size_t n = fread(buf, 1, sizeof buf - 1, f);
+      fclose(f);
+      buf[n] = 0;
+      const char *close = strrchr(buf, ')');
+      int ppid = 0;
+      ours = close && sscanf(close + 2, "%*c %d", &ppid) == 1 && ppid == getpid();
+    }
+  }
+  lua_pushboolean(L, ours && kill((pid_t)pid, sig) == 0);
+  return 1;
+}
+
 /* ---- the watchdog ---------------------------------------------------------- */
 enum { WD_ARMED = 0, WD_DISARMED = 1 };
 
@@ -415,5 +497,7 @@ void sb_open_debug(lua_State *L) {
   sb_setfn(L, "debug_threads", l_debug_threads);
   sb_setfn(L, "debug_cancel", l_debug_cancel);
   sb_setfn(L, "debug_forks", l_debug_forks);
+  sb_setfn(L, "debug_children", l_debug_children);
+  sb_setfn(L, "debug_kill", l_debug_kill);
   sb_setfn(L, "debug_watchdog", l_debug_watchdog);
 }

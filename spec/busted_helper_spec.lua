@@ -91,6 +91,26 @@ describe("strand.debug_cancel", function()
   end)
 end)
 
+describe("strand.debug_children and strand.debug_kill", function()
+  it("list this process's living children, and signal only them", function()
+    local before = #strand.debug_children()
+    local p = io.popen("exec sleep 30")
+    local child
+    assert.is_true(eventually(function()
+      for _, c in ipairs(strand.debug_children()) do
+        if c.name == "sleep" then child = c end
+      end
+      return child ~= nil
+    end))
+    assert.is_true(strand.debug_kill(child.pid, "term"))
+    p:close()
+    assert.equal(before, #strand.debug_children())
+    assert.is_false(strand.debug_kill(child.pid, "kill")) -- gone, and reaped
+    assert.is_false(strand.debug_kill(1, "term"))         -- not a child
+    assert.has_error(function() strand.debug_kill(child.pid, "hup") end)
+  end)
+end)
+
 describe("strand.debug_watchdog", function()
   it("cancels the thread that armed it when the time passes", function()
     local wd <close> = strand.debug_watchdog(0.1)
@@ -175,6 +195,16 @@ describe("strand.busted.run", function()
     assert.matches("left 1 thread%(s%)/process%(es%) running", msg)
     assert.matches("thread left%-behind %(tid %d+%); cancelled", msg)
     assert.equal(1, alive_count())
+  end)
+
+  it("fails and ends a process pool left running", function()
+    local ok, msg = sb.run(function()
+      local pool = strand.Pool(1)
+      assert.equal(4, pool:apply(function(x) return x * x end, {2}))
+    end, {join_grace = 0.05})
+    assert.is_false(ok)
+    assert.matches("child process %S+ %(pid %d+%), not a strand%.Process", msg)
+    assert.equal(0, #strand.debug_children())
   end)
 
   it("lets a thread that ends on its own finish within join_grace", function()

@@ -211,12 +211,13 @@ local function arena_blocks()
 end
 
 local function snapshot(opts)
-  local w = {threads = {}, tids = {}, children = {}}
+  local w = {threads = {}, tids = {}, children = {}, child_pids = {}}
   for _, t in ipairs(strand.threading.enumerate()) do
     if t:is_alive() then w.threads[thread_key(t)] = true end
   end
   for _, r in ipairs(strand.debug_threads()) do w.tids[r.tid] = true end
   for _, p in ipairs(active_children()) do w.children[p.pid] = true end
+  for _, c in ipairs(strand.debug_children()) do w.child_pids[c.pid] = true end
   if opts.arena then w.blocks = arena_blocks() end
   w.forks = strand.debug_forks()
   return w
@@ -224,7 +225,7 @@ end
 
 local function find_leftovers(g)
   local o, before, grace = g.opts, g.before, g.fired and 0 or g.opts.join_grace * g.opts.scale
-  local left = {threads = {}, states = {}, children = {}}
+  local left = {threads = {}, states = {}, children = {}, others = {}}
   for _, t in ipairs(strand.threading.enumerate()) do
     if not before.threads[thread_key(t)] and t:is_alive() and not t:join(grace) then
       left.threads[#left.threads + 1] = t
@@ -244,12 +245,25 @@ local function find_leftovers(g)
   end
   settle(function() return #extra_states() == 0 end, grace)
   left.states = extra_states()
+  local handled = {}
   for _, p in ipairs(active_children()) do
+    handled[p.pid] = true
     if not before.children[p.pid] and p:is_alive() and not p:join(grace) then
       left.children[#left.children + 1] = p
     end
   end
-  left.any = #left.threads + #left.states + #left.children > 0
+  -- children that are not strand.Processes: the servers of pools and
+  -- process executors, anything else the test forked
+  local function other_children()
+    local out = {}
+    for _, c in ipairs(strand.debug_children()) do
+      if not before.child_pids[c.pid] and not handled[c.pid] then out[#out + 1] = c end
+    end
+    return out
+  end
+  settle(function() return #other_children() == 0 end, grace)
+  left.others = other_children()
+  left.any = #left.threads + #left.states + #left.children + #left.others > 0
   return left
 end
 
@@ -288,13 +302,33 @@ local function clean_up(g, left)
     if not p:join(wait) then p:kill(); p:join(wait) end
     notes[#notes + 1] = note
   end
+  if #left.others > 0 then
+    local pending = {}
+    for _, c in ipairs(left.others) do
+      pending[c.pid] = true
+      notes[#notes + 1] = {name = c.name, pid = c.pid, state = proc_state(c.pid), other = true}
+    end
+    local function gone()
+      for _, c in ipairs(strand.debug_children()) do if pending[c.pid] then return false end end
+      return true
+    end
+    -- a pool or executor nobody references ends its workers when collected
+    gc()
+    for _, how in ipairs{"none", "term", "kill"} do
+      if how ~= "none" then for pid in pairs(pending) do strand.debug_kill(pid, how) end end
+      if settle(gone, wait) then break end
+    end
+  end
   return notes
 end
 
 local function describe_leftovers(notes)
   local lines = {}
   for _, n in ipairs(notes) do
-    if n.pid then
+    if n.other then
+      lines[#lines + 1] = ("  child process %s (pid %d), not a strand.Process (a Pool's or an executor's?): %s; ended")
+                          :format(n.name, n.pid, n.state)
+    elseif n.pid then
       lines[#lines + 1] = ("  process %s (pid %d): %s; terminated"):format(n.name, n.pid, n.state)
     else
       lines[#lines + 1] = ("  thread %s (tid %s)%s"):format(n.name, tostring(n.tid),

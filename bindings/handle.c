@@ -25,16 +25,24 @@ typedef struct sb_handle {
 
 static const char sentinel_key = 'h';
 
+typedef void (*hook_fn)(srt_obj *o);
 typedef struct local_hooks {
-  void (*adopt)(srt_obj *o);
-  void (*drop)(srt_obj *o);
+  _Atomic hook_fn adopt, drop; /* set by every state that opens strand, read by all */
 } local_hooks;
 static local_hooks hooks[SB_T_COUNT];
 
 void sb_set_local_hooks(uint32_t type, void (*adopt)(srt_obj *o), void (*drop)(srt_obj *o)) {
   if (type >= SB_T_COUNT) return;
-  hooks[type].adopt = adopt;
-  hooks[type].drop = drop;
+  atomic_store_explicit(&hooks[type].adopt, adopt, memory_order_relaxed);
+  atomic_store_explicit(&hooks[type].drop, drop, memory_order_relaxed);
+}
+
+static hook_fn adopt_hook(uint32_t t) {
+  return t < SB_T_COUNT ? atomic_load_explicit(&hooks[t].adopt, memory_order_relaxed) : NULL;
+}
+
+static hook_fn drop_hook(uint32_t t) {
+  return t < SB_T_COUNT ? atomic_load_explicit(&hooks[t].drop, memory_order_relaxed) : NULL;
 }
 
 /* On every method call: a full userdata of a handle's size carrying the
@@ -84,8 +92,8 @@ void sb_handles_fork_undo(lua_State *L) {
 void sb_handles_fork_child(lua_State *L) {
   sb_handle *s = state_ring(L);
   for (sb_handle *h = s->next; h != s; h = h->next) {
-    uint32_t t = h->o ? h->o->type : 0;
-    if (t < SB_T_COUNT && hooks[t].adopt) hooks[t].adopt(h->o);
+    hook_fn adopt = h->o ? adopt_hook(h->o->type) : NULL;
+    if (adopt) adopt(h->o);
   }
 }
 
@@ -116,7 +124,8 @@ static int handle_gc(lua_State *L) {
   if (h->o) {
     srt_obj *o = h->o;
     h->o = NULL;
-    if (o->type < SB_T_COUNT && hooks[o->type].drop) hooks[o->type].drop(o);
+    hook_fn drop = drop_hook(o->type);
+    if (drop) drop(o);
     srt_decref(o);
   }
   return 0;
@@ -215,6 +224,7 @@ static void push_meta(lua_State *L, const sb_type *t) {
   if (t->len) sb_setfn(L, "__len", t->len);
   lua_pushinteger(L, t->id);
   lua_setfield(L, -2, "__strand_type");
+  sb_meta_apply(L, t->id);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, t);
 }
@@ -231,7 +241,8 @@ void sb_push_handle(lua_State *L, srt_obj *o) {
   h->next = ring->next;
   ring->next->prev = h;
   ring->next = h;
-  if (o->type < SB_T_COUNT && hooks[o->type].adopt) hooks[o->type].adopt(o);
+  hook_fn adopt = adopt_hook(o->type);
+  if (adopt) adopt(o);
   lua_insert(L, -2);
   lua_setmetatable(L, -2);
 }

@@ -106,10 +106,12 @@ static void release_snapshot(sb_process **c, size_t n) {
   free(c);
 }
 
-/* The parent's children belong to the parent (and so do the references). */
+/* The parent's children belong to the parent (and so do the references
+** the list holds): the child only drops its copy of the list. */
 static void atfork_child(void) {
   pthread_mutex_init(&reg_mu, NULL);
   pthread_mutex_init(&reap_mu, NULL);
+  free(kids);
   kids = NULL;
   nkids = kids_cap = 0;
   name_counter = 0;

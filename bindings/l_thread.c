@@ -70,6 +70,7 @@ static void live_remove(sb_thread *t) {
 ** belongs to the parent (its references too), so it is simply forgotten. */
 static void atfork_child(void) {
   pthread_mutex_init(&live_mu, NULL);
+  free(live); /* the array is the child's copy; the references are the parent's */
   live = NULL;
   nlive = live_cap = 0;
   main_thread = NULL;

@@ -1,54 +1,63 @@
 /*
 ** meta_patch.c — element access for handle types that need more than
-** methods and named fields: Array (a[i]), the shared dict, list and
-** Namespace (d[k], ns.x, pairs).
+** methods and named fields: Array (a[i]), Value (.value), the shared dict,
+** list and Namespace (d[k], ns.x, pairs).
 **
-** handle.c builds a type's metatable the first time a state pushes one of
-** its handles, and its __index knows only methods, getters and per-state
-** fields. Each state that opens strand builds these metatables at once (by
-** pushing a short-lived handle of a fresh zeroed object), then routes
-** __index and __newindex through the type's own functions, which get the
-** original ones as upvalue 1 for method and field names, and as upvalue 2 a
-** table of methods given here (for types whose every other key is data). Handles decoded
-** later in that state (sent by another thread or process) find the patched
-** metatable.
+** A type records here, once, its own __index/__newindex and extra
+** metamethods. handle.c builds a type's metatable the first time a state
+** pushes one of its handles and then applies the record (sb_meta_apply):
+** __index and __newindex are routed through the type's functions, which get
+** the generic ones as upvalue 1 (methods, getters, per-state fields) and, as
+** upvalue 2, a table of methods given here (for types whose every other key
+** is data). Opening strand in a new state costs nothing for these types.
 */
 #include "sb.h"
 
+#include <pthread.h>
+
+typedef struct meta_ext {
+  lua_CFunction index, newindex;
+  const luaL_Reg *extra, *methods;
+} meta_ext;
+
+static meta_ext exts[SB_T_COUNT];
+static _Atomic int ext_set[SB_T_COUNT];
+static pthread_mutex_t ext_mu = PTHREAD_MUTEX_INITIALIZER;
+
 void sb_meta_patch(lua_State *L, uint32_t type, size_t objsize, lua_CFunction index,
                    lua_CFunction newindex, const luaL_Reg *extra, const luaL_Reg *methods) {
-  const sb_type *t = sb_type_of(type);
-  if (!t) luaL_error(L, "strand: type %d is not registered", (int)type);
-  if (luaL_getmetatable(L, t->name) == LUA_TNIL) {
-    lua_pop(L, 1);
-    sb_push_handle(L, sb_new_obj(L, type, objsize));
-    lua_getmetatable(L, -1);
-    lua_remove(L, -2); /* the handle: collected soon, its object freed */
+  (void)objsize;
+  if (type >= SB_T_COUNT || !sb_type_of(type))
+    luaL_error(L, "strand: type %d is not registered", (int)type);
+  if (atomic_load(&ext_set[type])) return;
+  pthread_mutex_lock(&ext_mu);
+  if (!atomic_load(&ext_set[type])) {
+    exts[type] = (meta_ext){index, newindex, extra, methods};
+    atomic_store(&ext_set[type], 1);
   }
-  if (lua_getfield(L, -1, "__strand_patched") != LUA_TNIL) {
-    lua_pop(L, 2);
-    return;
-  }
-  lua_pop(L, 1);
+  pthread_mutex_unlock(&ext_mu);
+}
+
+/* With the type's fresh metatable at -1. */
+void sb_meta_apply(lua_State *L, uint32_t type) {
+  if (type >= SB_T_COUNT || !atomic_load(&ext_set[type])) return;
+  const meta_ext *x = &exts[type];
   lua_newtable(L); /* upvalue 2: the type's own methods, if it gives them here */
-  if (methods) luaL_setfuncs(L, methods, 0);
-  if (index) {
+  if (x->methods) luaL_setfuncs(L, x->methods, 0);
+  if (x->index) {
     lua_getfield(L, -2, "__index");
     lua_pushvalue(L, -2);
-    lua_pushcclosure(L, index, 2);
+    lua_pushcclosure(L, x->index, 2);
     lua_setfield(L, -3, "__index");
   }
-  if (newindex) {
+  if (x->newindex) {
     lua_getfield(L, -2, "__newindex");
     lua_pushvalue(L, -2);
-    lua_pushcclosure(L, newindex, 2);
+    lua_pushcclosure(L, x->newindex, 2);
     lua_setfield(L, -3, "__newindex");
   }
   lua_pop(L, 1);
-  if (extra) luaL_setfuncs(L, extra, 0);
-  lua_pushboolean(L, 1);
-  lua_setfield(L, -2, "__strand_patched");
-  lua_pop(L, 1);
+  if (x->extra) luaL_setfuncs(L, x->extra, 0);
 }
 
 /* The original __index (upvalue 1) for a name: methods, getters, fields. */

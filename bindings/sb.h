@@ -200,6 +200,7 @@ int sb_lock_bulk(lua_State *L, srt_lock *lk);
 ** state when the type's module part opens. */
 void sb_meta_patch(lua_State *L, uint32_t type, size_t objsize, lua_CFunction index,
                    lua_CFunction newindex, const luaL_Reg *extra, const luaL_Reg *methods);
+void sb_meta_apply(lua_State *L, uint32_t type); /* handle.c, on a new metatable */
 int sb_meta_index_fallback(lua_State *L);    /* from a patched __index */
 int sb_meta_newindex_fallback(lua_State *L); /* from a patched __newindex */
 /* Push a handle for o cached in the handle at idx's per-state fields: the

@@ -123,11 +123,12 @@ static int64_t wait_deadline(lua_State *L, int idx, double dflt) {
 
 static int raise_deadlock(lua_State *L) { return sb_error(L, "Deadlock", "%s", srt_deadlock_report()); }
 
-/* Take a lock: a quick try, then (named, for deadlock reports) the wait. */
+/* Take a lock: a quick try, then the wait. The thread's name for deadlock
+** reports is given once (a renamed thread keeps its first name there). */
 static int take_lock(lua_State *L, srt_lock *l, int64_t deadline) {
   int r = srt_lock_try(l);
   if (r == SRT_OK || deadline == 0) return r == SRT_OK ? r : srt_lock_acquire(l, 0);
-  srt_deadlock_name(sb_current_name(L));
+  if (!srt_deadlock_named()) srt_deadlock_name(sb_current_name(L));
   r = srt_lock_acquire_checked(l, deadline);
   if (r == SRT_INTERRUPTED) sb_raise_interrupt(L);
   if (r == SRT_DEADLOCK) raise_deadlock(L);

@@ -52,6 +52,8 @@ void srt_deadlock_name(const char *name) {
   snprintf(self_name, sizeof self_name, "%s", name ? name : "");
 }
 
+int srt_deadlock_named(void) { return self_name[0] != 0; }
+
 const char *srt_deadlock_report(void) { return report; }
 
 static waiter *find(uint64_t who) {

@@ -298,6 +298,7 @@ int srt_lock_acquire_restore_nointr(srt_lock *l, uint32_t depth);
 
 /* The deadlock detector's wait-for graph (this process's threads). */
 void srt_deadlock_name(const char *name);    /* this thread's name in reports */
+int srt_deadlock_named(void);                /* whether it has been given one */
 int srt_deadlock_enter(const srt_lock *l);   /* 1: a cycle (not entered) */
 /* A join with no timeout of the thread whose srt_self_owner_id() is given:
 ** the same, with that thread as the one that must act. */

@@ -44,15 +44,23 @@ typedef struct fwaiter {
   _Atomic uint32_t seq;      /* futex word */
   _Atomic uint32_t sleepers;
   _Atomic uint32_t n;        /* slots reserved by completers */
+  _Atomic uint32_t refs;     /* the watch's, and one per link into a future */
   uint32_t cap;
   _Atomic uint32_t slot[];   /* index + 1 of each completed future, in completion order */
 } fwaiter;
+
+/* A completer may still be waking the waiter when its owner has seen the
+** slot and moved on: the last of them frees it. */
+static void waiter_unref(fwaiter *w) {
+  if (w && atomic_fetch_sub(&w->refs, 1) == 1) srt_free(w);
+}
 
 static void waiter_publish(fwaiter *w, uint32_t idx) {
   uint32_t k = atomic_fetch_add(&w->n, 1);
   if (k < w->cap) atomic_store(&w->slot[k], idx + 1);
   atomic_fetch_add(&w->seq, 1);
   if (atomic_load(&w->sleepers)) srt_futex_wake(&w->seq, INT_MAX);
+  waiter_unref(w); /* the link's */
 }
 
 /* ---- callback inboxes ------------------------------------------------------------- */
@@ -101,20 +109,32 @@ static void flock(sb_future *f) {
 
 static void funlock(sb_future *f) { srt_lock_release(&f->mu); }
 
-static void notify_links(sb_future *f) { /* f->mu held */
-  sb_flink *l = f->links;
-  f->links = NULL;
-  while (l) {
-    sb_flink *next = l->next;
-    if (l->kind == LINK_WAITER) {
+/* Tell what watches f that it is done (f->mu held). Callback inboxes hear it
+** before the state changes, so a thread that sees the future done and then
+** runs its callbacks finds them due; waiters after, so that a future
+** as_completed or wait hands out already reads as done. */
+static void notify_links(sb_future *f, int kind) {
+  for (sb_flink **pp = &f->links; *pp;) {
+    sb_flink *l = *pp;
+    if (l->kind != kind) {
+      pp = &l->next;
+      continue;
+    }
+    *pp = l->next;
+    if (kind == LINK_WAITER) {
       waiter_publish(l->target, l->idx);
     } else {
       inbox_push(l->target, f);
       inbox_unref(l->target);
     }
     srt_free(l);
-    l = next;
   }
+}
+
+static void set_done(sb_future *f, uint32_t state) { /* f->mu held */
+  notify_links(f, LINK_INBOX);
+  atomic_store(&f->state, state);
+  notify_links(f, LINK_WAITER);
 }
 
 static void wake_all(sb_future *f) {
@@ -215,10 +235,7 @@ void sb_future_done_part(sb_future *f, uint32_t i, void *msg, size_t len, int fa
   atomic_store(&f->order[k], i);
   atomic_store(&f->ndone, k + 1);
   if (failed && atomic_load(&f->failed_part) < 0) atomic_store(&f->failed_part, (int32_t)i);
-  if (k + 1 == f->nparts) {
-    atomic_store(&f->state, SB_F_FINISHED);
-    notify_links(f);
-  }
+  if (k + 1 == f->nparts) set_done(f, SB_F_FINISHED);
   funlock(f);
   wake_all(f);
 }
@@ -233,8 +250,7 @@ int sb_future_cancel(sb_future *f, int running_too) {
       atomic_store(&f->cancel_req, 1);
       srt_interrupt(runner, SRT_INT_CANCEL);
     }
-    atomic_store(&f->state, SB_F_CANCELLED);
-    notify_links(f);
+    set_done(f, SB_F_CANCELLED);
   }
   funlock(f);
   if (ok) wake_all(f);
@@ -663,6 +679,7 @@ static void watch_unregister(watch *wa) {
         sb_flink *l = *pp;
         *pp = l->next;
         srt_free(l);
+        waiter_unref(wa->w); /* the link's */
         break;
       }
     }
@@ -674,7 +691,7 @@ static void watch_unregister(watch *wa) {
 static void watch_free(watch *wa) {
   watch_unregister(wa);
   for (uint32_t i = 0; wa->fs && i < wa->n; i++) srt_decref(&wa->fs[i]->h);
-  srt_free(wa->w);
+  waiter_unref(wa->w);
   free(wa->fs);
   free(wa->pre);
   free(wa->linked);
@@ -728,6 +745,7 @@ static watch *watch_new(lua_State *L, int idx, int64_t deadline) {
   wa->w = sb_alloc(L, sizeof(fwaiter) + (wa->n ? wa->n : 1) * sizeof(uint32_t));
   memset(wa->w, 0, sizeof(fwaiter) + (wa->n ? wa->n : 1) * sizeof(uint32_t));
   wa->w->cap = wa->n;
+  atomic_store(&wa->w->refs, 1);
   wa->deadline = deadline;
   /* link the waiter into every pending future */
   wa->registered = 1;
@@ -749,6 +767,7 @@ static watch *watch_new(lua_State *L, int idx, int64_t deadline) {
     lk->kind = LINK_WAITER;
     lk->target = wa->w;
     lk->idx = i;
+    atomic_fetch_add(&wa->w->refs, 1);
     lk->next = f->links;
     f->links = lk;
     wa->linked[i] = 1;

@@ -2,19 +2,27 @@
 ** l_pool.c — strand.Pool, its AsyncResult, and the engine of forked worker
 ** processes that Pool and ProcessPoolExecutor share.
 **
-** The engine. Creating it forks one "server" process from the calling Lua
-** state (which is consistent: we are inside a C call); the server forks the
-** workers, so every worker, including a replacement forked later, starts
-** from the same copy of the program as it was at that moment, as Python's
-** fork pools do. The server is single-threaded and owns the workers: it
-** sleeps in poll() on a pidfd per worker, on a pidfd of the owner, and on a
-** signalfd (the owner pokes it with SIGTERM after changing the pool's state).
-** When a worker dies, the server reaps it, fails the task it was running
-** (its claim word in the queue says which) with a ProcessDied error naming
-** the pid and the signal or exit code, and forks a replacement; workers that
+** The engine. Starting it forks the first workers straight from the calling
+** Lua state (consistent: we are inside a C call), so they take tasks at
+** once, then one small "server" process, from the same state. Every worker,
+** a replacement forked later included, starts from that same copy of the
+** program, as with Python's fork pools. The server watches: it sleeps in
+** poll() on a pidfd per worker, on a pidfd of the owner, and on a signalfd
+** (the owner pokes it with SIGTERM after changing the pool's state). When a
+** worker dies, the server fails the task it was running (its claim word in
+** the queue says which) with a ProcessDied error naming the pid and the
+** signal or exit code, and forks a replacement, its own child; workers that
 ** reach maxtasksperchild exit and are replaced the same way. When the owner
-** dies, the server kills the workers and exits. The owner reaps only the
-** server, by pid, so the pool never collects anybody else's children.
+** dies, the server kills the workers and exits.
+**
+** Who reaps whom: the first workers are the owner's children. The server
+** reads how one of them ended from /proc while it is a zombie (only the owner
+** could reap it, and it waits until the server has looked), then says so in
+** the worker's slot; the owner reaps it then, at its next pool call or join.
+** Replacements are the server's children and it reaps them. The owner waits
+** only for its own pids, never waitpid(-1): nobody else's children are
+** collected. join returns when the server says every worker is gone; the
+** server itself is reaped later (next pool, or the end of the program).
 **
 ** Workers take tasks from a task queue in the arena and write each result
 ** straight into its Future or AsyncResult, so no result travels through the
@@ -41,17 +49,23 @@
 #endif
 
 #define MAX_CHUNK 65536 /* items per task at most: a chunk is decoded on one Lua stack */
+#define LIVENESS_S 1.0  /* an idle first worker checks this often that its owner lives */
+#define TERM_GRACE_S 1.0 /* terminate: how long a stopped task may take to unwind */
 
 static int open_pidfd(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+static int pidfd_kill(int fd, int sig) { return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0); }
 
 /* ---- the engine -------------------------------------------------------------------- */
 enum { E_RUN, E_CLOSE, E_TERMINATE };
 
 typedef struct wslot {
-  _Atomic pid_t pid;
+  _Atomic pid_t pid;            /* 0 while there is no worker */
   int pidfd;                    /* in the server */
   srt_tqnode *_Atomic current;  /* the task it runs (its claim word) */
   uint64_t number;              /* ForkPoolWorker-N */
+  _Atomic pid_t first;          /* the owner's child in this slot, until the owner reaps it */
+  _Atomic uint32_t first_ended; /* the server has seen it end: the owner may reap it */
+  srt_tctx *_Atomic ctx;        /* the worker's thread, to interrupt its task */
 } wslot;
 
 struct sb_engine {
@@ -60,6 +74,8 @@ struct sb_engine {
   int nworkers, maxtasks;
   _Atomic uint32_t state;       /* E_* */
   _Atomic uint32_t broken;
+  _Atomic uint32_t gone;        /* futex word: 1 when no worker is left and none will come */
+  _Atomic uint32_t gone_sleepers;
   _Atomic uint32_t joined;
   pid_t owner;
   _Atomic pid_t server;
@@ -105,6 +121,7 @@ static void engine_break(lua_State *L, sb_engine *e) {
     sb_task *t = (sb_task *)n;
     int one = t->fut->nparts == 1;
     void *m;
+    sb_task_drop_args(t);
     size_t ml = sb_pack_error(L, -1, one ? t->fut->buf : NULL, one ? SB_INLINE : 0, &m);
     sb_future_done_part(t->fut, t->part, m, ml, 1);
     sb_task_release(t);
@@ -156,7 +173,21 @@ static void on_wake_signal(int sig) {
     lua_sethook(worker_state, cancel_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define SIGNALS_DEFERRED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SIGNALS_DEFERRED 1
+#endif
+#endif
+
 static void arm_on_interrupt(lua_State *L) {
+#ifdef SIGNALS_DEFERRED
+  /* ThreadSanitizer holds a signal back until the thread next calls into
+  ** libc, which a pure Lua loop never does: keep the polling hook there */
+  sb_install_interrupt_hook(L);
+  return;
+#endif
   lua_sethook(L, NULL, 0, 0);
   worker_state = L;
   struct sigaction sa;
@@ -167,15 +198,34 @@ static void arm_on_interrupt(lua_State *L) {
   if (srt_wake_signal > 0) sigaction(srt_wake_signal, &sa, NULL);
 }
 
-static void worker_main(lua_State *L, sb_engine *e, int i, pid_t server) __attribute__((noreturn));
-static void worker_main(lua_State *L, sb_engine *e, int i, pid_t server) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != server) _exit(1);
+/* A forked process holds one reference for each handle of the state it was
+** forked from (sb_handles_fork_prepare, taken by the forker): give them back
+** on the way out. One that is killed keeps them, as a killed Process does. */
+static void worker_exit(lua_State *L, int code) __attribute__((noreturn));
+static void worker_exit(lua_State *L, int code) {
+  srt_take_interrupt();
+  fflush(NULL);
+  sb_handles_release_all(L);
+  _exit(code);
+}
+
+/* A worker of the server dies with it (PDEATHSIG: the server has one
+** thread). A first worker cannot rely on that (the owner's forking thread
+** may end first); the server kills it when the owner dies, and, should the
+** server be gone too, it notices on its own, idle, within LIVENESS_S. */
+static void worker_main(lua_State *L, sb_engine *e, int i, pid_t parent, int first)
+    __attribute__((noreturn));
+static void worker_main(lua_State *L, sb_engine *e, int i, pid_t parent, int first) {
+  if (!first) prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(1);
   sigset_t none;
   sigemptyset(&none);
+  signal(SIGINT, SIG_IGN); /* Ctrl-C belongs to the owner, which ends the pool */
   signal(SIGTERM, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
   wslot *s = &e->slots[i];
+  sb_handles_fork_child(L);
+  atomic_store(&s->ctx, srt_self());
   lua_pushfstring(L, "%s-%d", e->name, (int)s->number);
   lua_setfield(L, LUA_REGISTRYINDEX, "strand.name");
   srt_take_interrupt();
@@ -183,15 +233,18 @@ static void worker_main(lua_State *L, sb_engine *e, int i, pid_t server) {
   int base = lua_gettop(L);
   if (e->init && sb_run_initializer(L, e->init, e->init_len)) {
     worker_failed_init(L, e);
-    fflush(NULL);
-    _exit(1);
+    worker_exit(L, 1);
   }
   lua_settop(L, base);
   int ntasks = 0;
   for (;;) {
     srt_tqnode *n;
-    int r = srt_taskq_pop(&e->q, &n, &s->current, SRT_FOREVER);
+    int r = srt_taskq_pop(&e->q, &n, &s->current, first ? srt_deadline(LIVENESS_S) : SRT_FOREVER);
     if (r == SRT_BROKEN) break;
+    if (r == SRT_TIMEDOUT) {
+      if (getppid() != parent) break; /* orphaned: the owner is gone */
+      continue;
+    }
     if (r != SRT_OK) { /* a cancel that came after its task ended */
       srt_take_interrupt();
       continue;
@@ -204,10 +257,10 @@ static void worker_main(lua_State *L, sb_engine *e, int i, pid_t server) {
     lua_settop(L, base);
     sb_run_callbacks(L);
     fflush(stdout);
+    if (atomic_load(&e->state) == E_TERMINATE) break;
     if (e->maxtasks && ++ntasks >= e->maxtasks) break;
   }
-  fflush(NULL);
-  _exit(0);
+  worker_exit(L, 0);
 }
 
 /* ---- the server process -------------------------------------------------------------- */
@@ -219,14 +272,18 @@ static int spawn_worker(lua_State *L, sb_engine *e, int i, server_fds *fds) {
   wslot *s = &e->slots[i];
   s->number = atomic_fetch_add(&e->counter, 1) + 1;
   pid_t server = getpid();
+  sb_handles_fork_prepare(L);
   pid_t pid = fork();
-  if (pid < 0) return -1;
+  if (pid < 0) {
+    sb_handles_fork_undo(L);
+    return -1;
+  }
   if (pid == 0) {
     close(fds->sfd);
     if (fds->ppfd >= 0) close(fds->ppfd);
     for (int j = 0; j < e->nworkers; j++)
-      if (j != i && e->slots[j].pidfd >= 0) close(e->slots[j].pidfd);
-    worker_main(L, e, i, server);
+      if (e->slots[j].pidfd >= 0) close(e->slots[j].pidfd);
+    worker_main(L, e, i, server, 0);
   }
   s->pidfd = open_pidfd(pid);
   atomic_store(&s->pid, pid);
@@ -252,14 +309,16 @@ typedef struct death {
 static int fail_task_body(lua_State *L) {
   death *d = lua_touserdata(L, 1);
   char why[128];
-  int exitcode;
+  int exitcode = 0;
   if (d->si.si_code == CLD_EXITED) {
     exitcode = d->si.si_status;
     snprintf(why, sizeof why, "exited with code %d", exitcode);
-  } else {
+  } else if (d->si.si_code == CLD_KILLED || d->si.si_code == CLD_DUMPED) {
     exitcode = -d->si.si_status;
     const char *abbrev = sigabbrev_np(d->si.si_status);
     snprintf(why, sizeof why, "was killed by signal %d (SIG%s)", d->si.si_status, abbrev ? abbrev : "?");
+  } else {
+    snprintf(why, sizeof why, "ended (how is not known)");
   }
   lua_pushfstring(L, "worker process %d (%s-%d) %s while running a task", (int)d->pid, d->e->name,
                   (int)d->number, why);
@@ -269,29 +328,70 @@ static int fail_task_body(lua_State *L) {
   lua_pushinteger(L, exitcode);
   lua_setfield(L, -2, "exitcode");
   sb_future *f = d->t->fut;
-  sb_task_drop_args(d->t); /* the error may take their place */
   int one = f->nparts == 1;
   void *msg;
+  sb_task_drop_args(d->t); /* the error may take their place */
   size_t len = sb_pack_error(L, -1, one ? f->buf : NULL, one ? SB_INLINE : 0, &msg);
   sb_future_done_part(f, d->t->part, msg, len, 1);
   return 0;
 }
 
-/* Reap worker i (its pidfd is readable) and settle the task it held. */
+/* How a process that is not our child ended, read from /proc while it is a
+** zombie: field 52 of its stat is the status waitpid would give. */
+static void status_from_proc(pid_t pid, siginfo_t *si) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  if (f) fclose(f);
+  buf[n] = 0;
+  si->si_code = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return;
+  int field = 2; /* the one the ')' closes */
+  for (p++; *p && field < 52; p++)
+    if (*p == ' ') field++;
+  if (field != 52) return;
+  int st = atoi(p);
+  if (WIFEXITED(st)) {
+    si->si_code = CLD_EXITED;
+    si->si_status = WEXITSTATUS(st);
+  } else if (WIFSIGNALED(st)) {
+    si->si_code = WCOREDUMP(st) ? CLD_DUMPED : CLD_KILLED;
+    si->si_status = WTERMSIG(st);
+  }
+}
+
+static void settle_task(lua_State *L, sb_engine *e, death *dp, srt_tqnode *n);
+
+/* Settle worker i, which has ended (its pidfd is readable): how it ended,
+** and the task it held. */
 static void reap_worker(lua_State *L, sb_engine *e, int i) {
   wslot *s = &e->slots[i];
   death d;
   memset(&d, 0, sizeof d);
-  while (waitid(P_PIDFD, (id_t)s->pidfd, &d.si, WEXITED) != 0 && errno == EINTR) {
+  d.pid = atomic_load(&s->pid);
+  if (d.pid == atomic_load(&s->first)) { /* the owner's child: look, let the owner reap */
+    status_from_proc(d.pid, &d.si);
+  } else {
+    while (waitid(P_PIDFD, (id_t)s->pidfd, &d.si, WEXITED) != 0 && errno == EINTR) {
+    }
   }
   close(s->pidfd);
   s->pidfd = -1;
   srt_taskq_consumers(&e->q, -1);
-  d.pid = atomic_exchange(&s->pid, 0);
+  srt_tctx *ctx = atomic_exchange(&s->ctx, NULL); /* freed below, after its task */
+  atomic_store(&s->pid, 0);
   d.number = s->number;
   d.e = e;
   srt_tqnode *n = atomic_exchange(&s->current, NULL);
-  if (!n) return;
+  if (d.pid == atomic_load(&s->first)) atomic_store(&s->first_ended, 1);
+  if (n) settle_task(L, e, &d, n);
+  srt_free(ctx); /* the worker's thread context: nobody interrupts it now */
+}
+
+static void settle_task(lua_State *L, sb_engine *e, death *dp, srt_tqnode *n) {
+  death d = *dp;
   srt_taskq_unclaim(&e->q, n);
   d.t = (sb_task *)n;
   if (atomic_load(&e->state) == E_TERMINATE) {
@@ -318,8 +418,48 @@ static int respawn_wanted(sb_engine *e) {
   return st == E_RUN || (st == E_CLOSE && srt_taskq_size(&e->q) > 0);
 }
 
+/* No worker left, and none will be forked: tell the owner, then go. */
+static void server_exit(lua_State *L, sb_engine *e) __attribute__((noreturn));
+static void server_exit(lua_State *L, sb_engine *e) {
+  cancel_queued(&e->q);
+  sb_handles_release_all(L);
+  atomic_store(&e->gone, 1);
+  if (atomic_load(&e->gone_sleepers)) srt_futex_wake(&e->gone, INT_MAX);
+  _exit(0);
+}
+
+/* Terminate: a worker that is idle sees the closed queue and leaves; one
+** running a task is interrupted (Cancelled in the task, at its next
+** instruction check or wait) and leaves after it; so each gives its
+** references back. One that has not left after TERM_GRACE_S (stuck in a C
+** call) is killed. */
+static void stop_workers(lua_State *L, sb_engine *e) {
+  for (int i = 0; i < e->nworkers; i++) {
+    srt_tctx *ctx = atomic_load(&e->slots[i].ctx);
+    if (e->slots[i].pidfd >= 0 && ctx && atomic_load(&e->slots[i].current))
+      srt_interrupt(ctx, SRT_INT_CANCEL);
+  }
+  int64_t grace = srt_deadline(TERM_GRACE_S);
+  for (int i = 0; i < e->nworkers; i++) {
+    if (e->slots[i].pidfd < 0) continue;
+    struct pollfd pf = {e->slots[i].pidfd, POLLIN, 0};
+    int64_t left = grace - srt_now_ns();
+    int ms = left > 0 ? (int)(left / 1000000) + 1 : 0;
+    int r;
+    while ((r = poll(&pf, 1, ms)) < 0 && errno == EINTR) {
+    }
+    if (r == 0) { /* still there: kill it */
+      pidfd_kill(e->slots[i].pidfd, SIGKILL);
+      while (poll(&pf, 1, -1) < 0 && errno == EINTR) {
+      }
+    }
+    reap_worker(L, e, i);
+  }
+}
+
 static void server_main(lua_State *L, sb_engine *e) __attribute__((noreturn));
 static void server_main(lua_State *L, sb_engine *e) {
+  sb_handles_fork_child(L);
   signal(SIGINT, SIG_IGN); /* Ctrl-C belongs to the owner, which ends the pool */
   sigset_t set;
   sigemptyset(&set);
@@ -328,9 +468,11 @@ static void server_main(lua_State *L, sb_engine *e) {
   server_fds fds;
   fds.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   fds.ppfd = open_pidfd(e->owner);
-  if (getppid() != e->owner) _exit(0);
-  for (int i = 0; i < e->nworkers; i++) e->slots[i].pidfd = -1;
-  for (int i = 0; i < e->nworkers; i++) spawn_worker(L, e, i, &fds);
+  if (getppid() != e->owner) atomic_store(&e->state, E_TERMINATE);
+  for (int i = 0; i < e->nworkers; i++) { /* the first workers, forked by the owner */
+    pid_t pid = atomic_load(&e->slots[i].pid);
+    e->slots[i].pidfd = pid > 0 ? open_pidfd(pid) : -1;
+  }
   struct pollfd *pf = calloc((size_t)e->nworkers + 2, sizeof *pf);
   int *who = calloc((size_t)e->nworkers + 2, sizeof *who);
   if (!pf || !who) _exit(1);
@@ -351,14 +493,8 @@ static void server_main(lua_State *L, sb_engine *e) {
     }
     if (pf[1].revents) atomic_store(&e->state, E_TERMINATE); /* the owner is gone */
     if (atomic_load(&e->state) == E_TERMINATE) {
-      for (int i = 0; i < e->nworkers; i++) {
-        pid_t pid = atomic_load(&e->slots[i].pid);
-        if (pid > 0 && e->slots[i].pidfd >= 0) kill(pid, SIGKILL);
-      }
-      for (int i = 0; i < e->nworkers; i++)
-        if (e->slots[i].pidfd >= 0) reap_worker(L, e, i);
-      cancel_queued(&e->q);
-      _exit(0);
+      stop_workers(L, e);
+      server_exit(L, e);
     }
     for (int j = 2; j < k; j++)
       if (pf[j].revents) reap_worker(L, e, who[j]);
@@ -370,22 +506,67 @@ static void server_main(lua_State *L, sb_engine *e) {
       engine_break(L, e);
       lua_pop(L, 1);
     }
-    if (alive(e) == 0 && (atomic_load(&e->state) != E_RUN || atomic_load(&e->broken))) {
-      cancel_queued(&e->q);
-      _exit(0);
-    }
+    if (alive(e) == 0 && (atomic_load(&e->state) != E_RUN || atomic_load(&e->broken)))
+      server_exit(L, e);
   }
 }
 
 /* ---- the owner's side ----------------------------------------------------------------- */
-/* Engines closed by a dropped executor, reaped when their server is done. */
+/* Servers that said "gone" but may not have exited yet, reaped later; and
+** engines of dropped executors, freed once they are done. */
 static pthread_mutex_t orphan_mu = PTHREAD_MUTEX_INITIALIZER;
+static pid_t *late;
+static size_t nlate, late_cap;
 static sb_engine **orphans;
 static size_t norphans, orphan_cap;
 
 static int engines_alive; /* in this process: the chunk cache goes with the last */
 
+static int push_ptr(void **arr, size_t *n, size_t *cap, size_t elem, const void *v) {
+  if (*n == *cap) {
+    size_t c = *cap ? *cap * 2 : 8;
+    void *p = realloc(*arr, c * elem);
+    if (!p) return -1;
+    *arr = p;
+    *cap = c;
+  }
+  memcpy((char *)*arr + *n * elem, v, elem);
+  (*n)++;
+  return 0;
+}
+
+/* Reap this engine's first workers the server has seen end (all of them,
+** and wait for them, when all is set: the server is done). */
+static void reap_firsts(sb_engine *e, int all) {
+  for (int i = 0; i < e->nworkers; i++) {
+    wslot *s = &e->slots[i];
+    pid_t pid = atomic_load(&s->first);
+    if (!pid || (!all && !atomic_load(&s->first_ended))) continue;
+    pid_t r;
+    while ((r = waitpid(pid, NULL, all ? 0 : WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (r == pid || (r < 0 && errno == ECHILD)) atomic_store(&s->first, 0);
+  }
+}
+
+static void reap_late(int wait) { /* orphan_mu held */
+  for (size_t i = 0; i < nlate;) {
+    pid_t r = waitpid(late[i], NULL, wait ? 0 : WNOHANG);
+    if (r == 0) {
+      i++;
+      continue;
+    }
+    late[i] = late[--nlate];
+  }
+}
+
 static void free_engine(sb_engine *e) {
+  pid_t srv = atomic_load(&e->server);
+  if (e->owner == getpid() && srv > 0 && waitpid(srv, NULL, WNOHANG) == 0) {
+    pthread_mutex_lock(&orphan_mu); /* exiting: reap it later */
+    push_ptr((void **)&late, &nlate, &late_cap, sizeof *late, &srv);
+    pthread_mutex_unlock(&orphan_mu);
+  }
   if (--engines_alive <= 0) {
     engines_alive = 0;
     sb_block_cache_clear();
@@ -399,21 +580,42 @@ static void free_engine(sb_engine *e) {
   srt_free(e);
 }
 
-/* Reap the servers of orphaned engines that have ended (all of them, when
-** wait is set). */
+/* The workers have ended: reap the first ones. */
+static void finish_engine(sb_engine *e) {
+  reap_firsts(e, 1); /* the server: free_engine */
+  atomic_store(&e->joined, 1);
+}
+
+static int wait_gone(lua_State *L, sb_engine *e, int owner, int64_t deadline);
+
+/* Reap what has finished: late servers, and the engines of dropped executors
+** that are done (all of them, waiting, when wait is set). */
 static void reap_orphans(int wait) {
-  pthread_mutex_lock(&orphan_mu);
-  for (size_t i = 0; i < norphans;) {
-    sb_engine *e = orphans[i];
-    struct pollfd pf = {e->server_pidfd, POLLIN, 0};
-    if (e->server_pidfd >= 0 && !wait && poll(&pf, 1, 0) == 0) {
-      i++;
-      continue;
+  for (;;) { /* one engine at a time, out of the list while it is looked at */
+    sb_engine *e = NULL;
+    pthread_mutex_lock(&orphan_mu);
+    for (size_t i = 0; i < norphans; i++)
+      if (wait || atomic_load(&orphans[i]->gone)) {
+        e = orphans[i];
+        orphans[i] = orphans[--norphans];
+        break;
+      }
+    pthread_mutex_unlock(&orphan_mu);
+    if (!e) break;
+    int64_t deadline = wait ? srt_deadline(5.0) : 0;
+    int done = atomic_load(&e->joined) ? wait_gone(NULL, e, 1, deadline)
+                                        : sb_engine_join(NULL, e, deadline) && wait_gone(NULL, e, 1, deadline);
+    if (done) {
+      free_engine(e);
+    } else if (!wait) {
+      pthread_mutex_lock(&orphan_mu);
+      push_ptr((void **)&orphans, &norphans, &orphan_cap, sizeof *orphans, &e);
+      pthread_mutex_unlock(&orphan_mu);
+      break;
     }
-    waitpid(e->server, NULL, 0);
-    free_engine(e);
-    orphans[i] = orphans[--norphans];
   }
+  pthread_mutex_lock(&orphan_mu);
+  reap_late(wait);
   pthread_mutex_unlock(&orphan_mu);
 }
 
@@ -422,24 +624,28 @@ static void orphans_atfork_child(void) {
   free(orphans);
   orphans = NULL;
   norphans = orphan_cap = 0;
+  free(late);
+  late = NULL;
+  nlate = late_cap = 0;
 }
 
 void sb_engine_orphan(sb_engine *e) {
   sb_engine_close(e);
   if (e->owner != getpid() || atomic_load(&e->joined)) return;
   pthread_mutex_lock(&orphan_mu);
-  if (norphans == orphan_cap) {
-    size_t cap = orphan_cap ? orphan_cap * 2 : 8;
-    sb_engine **p = realloc(orphans, cap * sizeof *p);
-    if (!p) {
-      pthread_mutex_unlock(&orphan_mu);
-      return;
-    }
-    orphans = p;
-    orphan_cap = cap;
-  }
-  orphans[norphans++] = e;
+  push_ptr((void **)&orphans, &norphans, &orphan_cap, sizeof *orphans, &e);
   pthread_mutex_unlock(&orphan_mu);
+}
+
+/* Kill and reap the first workers forked so far (starting failed). */
+static void undo_start(sb_engine *e, int n) {
+  for (int i = 0; i < n; i++) {
+    pid_t pid = atomic_load(&e->slots[i].pid);
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+    }
+  }
 }
 
 sb_engine *sb_engine_start(lua_State *L, int nworkers, int maxtasks, void **init,
@@ -459,32 +665,58 @@ sb_engine *sb_engine_start(lua_State *L, int nworkers, int maxtasks, void **init
   e->owner = getpid();
   e->server_pidfd = -1;
   snprintf(e->name, sizeof e->name, "%s", worker_name);
-  /* the server starts with SIGTERM blocked: a poke that comes before it has
-  ** set up its signalfd waits there instead of killing it */
+  for (int i = 0; i < nworkers; i++) e->slots[i].pidfd = -1;
+  /* the children start with SIGTERM blocked: a poke that comes before the
+  ** server has set up its signalfd waits there instead of killing it */
   sigset_t term, old;
   sigemptyset(&term);
   sigaddset(&term, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &term, &old);
-  pid_t pid = fork();
-  if (pid != 0) pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (pid < 0) {
-    int err = errno;
-    free_engine(e);
-    sb_error(L, "OSError", "cannot fork the pool's server process: %s", strerror(err));
+  pid_t me = getpid();
+  int err = 0, made = 0;
+  srt_taskq_consumers(&e->q, nworkers); /* before the server may count one out */
+  for (; made < nworkers; made++) {
+    wslot *s = &e->slots[made];
+    s->number = atomic_fetch_add(&e->counter, 1) + 1;
+    sb_handles_fork_prepare(L);
+    pid_t pid = fork();
+    if (pid == 0) worker_main(L, e, made, me, 1);
+    if (pid < 0) {
+      err = errno;
+      sb_handles_fork_undo(L);
+      break;
+    }
+    atomic_store(&s->pid, pid);
+    atomic_store(&s->first, pid);
   }
-  if (pid == 0) server_main(L, e);
-  atomic_store(&e->server, pid);
-  e->server_pidfd = open_pidfd(pid);
+  if (!err) sb_handles_fork_prepare(L);
+  pid_t server = err ? -1 : fork();
+  if (server == 0) server_main(L, e);
+  if (server < 0 && !err) {
+    err = errno;
+    sb_handles_fork_undo(L);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (err) {
+    undo_start(e, made);
+    free_engine(e);
+    sb_error(L, "OSError", "cannot fork the pool's processes: %s", strerror(err));
+  }
+  atomic_store(&e->server, server);
+  e->server_pidfd = open_pidfd(server);
   return e;
 }
 
-int sb_engine_submit(sb_engine *e, sb_task *t) { return srt_taskq_push(&e->q, &t->node); }
+int sb_engine_submit(sb_engine *e, sb_task *t) {
+  if (e->owner == getpid()) reap_firsts(e, 0);
+  return srt_taskq_push(&e->q, &t->node);
+}
 
 /* Make the server look at the state again. Only while it is unreaped can its
 ** pid not name another process. */
 static void poke_server(sb_engine *e) {
   pid_t s = atomic_load(&e->server);
-  if (s > 0 && !atomic_load(&e->joined)) kill(s, SIGTERM);
+  if (s > 0 && !atomic_load(&e->joined) && !atomic_load(&e->gone)) kill(s, SIGTERM);
 }
 
 void sb_engine_close(sb_engine *e) {
@@ -503,37 +735,104 @@ void sb_engine_terminate(sb_engine *e) {
   poke_server(e);
 }
 
-int sb_engine_join(lua_State *L, sb_engine *e, int64_t deadline) {
-  if (atomic_load(&e->joined)) return 1;
-  int owner = e->owner == getpid();
-  int fd = owner ? e->server_pidfd : open_pidfd(atomic_load(&e->server));
-  int ended = fd < 0;
-  while (!ended) {
-    if (srt_interrupt_pending()) {
-      if (!owner) close(fd);
+/* Has the server process ended (without saying "gone": it was killed)? */
+static int server_dead(sb_engine *e, int owner) {
+  int fd = owner ? e->server_pidfd : -1;
+  if (fd < 0) return !srt_pid_alive(atomic_load(&e->server));
+  struct pollfd pf = {fd, POLLIN, 0};
+  return poll(&pf, 1, 0) > 0;
+}
+
+/* Wait until the server says every worker is gone (1), the deadline (0). */
+static int wait_gone(lua_State *L, sb_engine *e, int owner, int64_t deadline) {
+  for (;;) {
+    if (atomic_load(&e->gone)) return 1;
+    if (server_dead(e, owner)) { /* killed from outside: end the workers ourselves */
+      if (owner)
+        for (int i = 0; i < e->nworkers; i++) {
+          pid_t pid = atomic_load(&e->slots[i].first);
+          if (pid) kill(pid, SIGKILL);
+        }
+      return 1;
+    }
+    atomic_fetch_add(&e->gone_sleepers, 1);
+    int r = srt_futex_wait(&e->gone, 0, deadline);
+    atomic_fetch_sub(&e->gone_sleepers, 1);
+    if (r == SRT_TIMEDOUT && !atomic_load(&e->gone)) return 0;
+    if (r == SRT_INTERRUPTED) {
       if (L) sb_raise_interrupt(L);
       return 0;
     }
-    int64_t now = srt_now_ns();
-    if (now >= deadline) break;
-    int64_t ms = (deadline - now) / 1000000 + 1;
-    if (ms > 250) ms = 250; /* a lost interrupt signal costs at most this */
-    struct pollfd pf = {fd, POLLIN, 0};
-    ended = poll(&pf, 1, (int)ms) > 0;
   }
-  if (!owner && fd >= 0) close(fd);
-  if (!ended) return 0;
-  if (owner) {
-    while (waitpid(e->server, NULL, 0) < 0 && errno == EINTR) {
+}
+
+/* The owner's short way, while every worker is still a first one (its own
+** child): wait for each to end, without reaping, and without the round trip
+** through the server. 1: all ended, none holding a task (so the server has
+** nothing to settle); 0: the server must be waited for; -1: the deadline. */
+static int wait_firsts(lua_State *L, sb_engine *e, int64_t deadline) {
+  int n = e->nworkers, fds[64];
+  if (n > 64) return 0;
+  for (int i = 0; i < n; i++) {
+    pid_t pid = atomic_load(&e->slots[i].pid);
+    if (!pid || pid != atomic_load(&e->slots[i].first)) return 0;
+  }
+  int ok = 1;
+  for (int i = 0; i < n; i++) fds[i] = -1;
+  for (int i = 0; i < n && ok == 1; i++) {
+    fds[i] = open_pidfd(atomic_load(&e->slots[i].first));
+    if (fds[i] < 0) ok = 0;
+  }
+  for (int i = 0; i < n && ok == 1; i++) {
+    for (;;) { /* 250 ms slices: a lost interrupt signal costs at most that */
+      if (srt_interrupt_pending()) {
+        ok = -2;
+        break;
+      }
+      int64_t left = deadline - srt_now_ns();
+      if (left <= 0) {
+        ok = -1;
+        break;
+      }
+      int ms = left / 1000000 + 1 > 250 ? 250 : (int)(left / 1000000 + 1);
+      struct pollfd pf = {fds[i], POLLIN, 0};
+      if (poll(&pf, 1, ms) > 0) break;
     }
-    if (e->server_pidfd >= 0) close(e->server_pidfd);
-    e->server_pidfd = -1;
   }
-  atomic_store(&e->joined, 1);
+  for (int i = 0; i < n; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  if (ok == -2) {
+    if (L) sb_raise_interrupt(L);
+    return -1;
+  }
+  for (int i = 0; i < n && ok == 1; i++)
+    if (atomic_load(&e->slots[i].current)) ok = 0; /* died with a task: the server fails it */
+  return ok;
+}
+
+int sb_engine_join(lua_State *L, sb_engine *e, int64_t deadline) {
+  if (atomic_load(&e->joined)) return 1;
+  int owner = e->owner == getpid();
+  int r = owner && atomic_load(&e->state) != E_RUN ? wait_firsts(L, e, deadline) : 0;
+  if (r < 0) return 0;
+  if (r == 0 && !wait_gone(L, e, owner, deadline)) return 0;
+  if (owner) finish_engine(e);
+  else atomic_store(&e->joined, 1);
   return 1;
 }
 
-void sb_engine_free(sb_engine *e) { free_engine(e); }
+/* Free the engine once its server is done with it; until then it waits in
+** the orphan list (reaped at the next pool start, or at exit). */
+void sb_engine_free(sb_engine *e) {
+  reap_orphans(0);
+  if (atomic_load(&e->gone) || server_dead(e, e->owner == getpid())) {
+    free_engine(e);
+    return;
+  }
+  pthread_mutex_lock(&orphan_mu);
+  push_ptr((void **)&orphans, &norphans, &orphan_cap, sizeof *orphans, &e);
+  pthread_mutex_unlock(&orphan_mu);
+}
 
 /* ---- Pool ------------------------------------------------------------------------------ */
 enum { P_RUN, P_CLOSE, P_TERMINATE };

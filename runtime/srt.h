@@ -369,7 +369,7 @@ int srt_barrier_broken(srt_barrier *b);
 ** Consumers spin briefly before sleeping when more than one CPU is usable. */
 typedef struct srt_tqnode { struct srt_tqnode *next; } srt_tqnode;
 typedef struct srt_taskq {
-  srt_mutex mu;
+  srt_lock mu;
   srt_tqnode *head, *tail;
   _Atomic uint32_t count;     /* queued nodes */
   _Atomic uint32_t seq;       /* futex word: bumped by push and close */

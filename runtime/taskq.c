@@ -2,7 +2,7 @@
 ** taskq.c — the queue of tasks a pool's workers take work from.
 **
 ** An intrusive FIFO of nodes that live in the arena (a task record starts
-** with its srt_tqnode), guarded by a robust process-shared mutex, with a
+** with its srt_tqnode), guarded by a strand Lock word, with a
 ** futex sequence word for consumers that have to wait. Pools of threads and
 ** pools of forked processes use the same queue.
 **
@@ -35,7 +35,7 @@ static _Atomic pid_t tq_cpus_pid;
 
 /* CPUs this process may run on, read once per process (taskset applies). */
 static int usable_cpus(void) {
-  pid_t me = getpid();
+  pid_t me = srt_self_pid(); /* cached: getpid() is a system call */
   int n = atomic_load_explicit(&tq_cpus, memory_order_relaxed);
   if (n && atomic_load_explicit(&tq_cpus_pid, memory_order_relaxed) == me) return n;
   cpu_set_t set;
@@ -56,8 +56,18 @@ static inline void relax(void) {
 #endif
 }
 
+/* The guard is a strand Lock word: one CAS each way when free, and a holder
+** killed inside is noticed by the next comer (SRT_OWNERDEAD), which goes on:
+** every section leaves the list usable at each store. An interrupt may not
+** cut a section short: it is set aside and left pending. */
+static void qlock(srt_taskq *q) {
+  if (srt_lock_try(&q->mu) != SRT_OK) srt_lock_acquire_restore_nointr(&q->mu, 1);
+}
+
+static void qunlock(srt_taskq *q) { srt_lock_release(&q->mu); }
+
 void srt_taskq_init(srt_taskq *q) {
-  srt_mutex_init(&q->mu);
+  srt_lock_init(&q->mu, 0);
   q->head = q->tail = NULL;
   atomic_init(&q->count, 0);
   atomic_init(&q->seq, 0);
@@ -70,7 +80,7 @@ void srt_taskq_init(srt_taskq *q) {
 
 void srt_taskq_consumers(srt_taskq *q, int delta) { atomic_fetch_add(&q->consumers, (uint32_t)delta); }
 
-void srt_taskq_destroy(srt_taskq *q) { srt_mutex_destroy(&q->mu); }
+void srt_taskq_destroy(srt_taskq *q) { (void)q; }
 
 /* Link n at the tail (lock held). head is checked rather than tail, so a
 ** consumer killed after it emptied the list leaves nothing stale behind. */
@@ -94,14 +104,14 @@ static void wake_for(srt_taskq *q, uint32_t queued) {
 }
 
 int srt_taskq_push(srt_taskq *q, srt_tqnode *n) {
-  srt_mutex_lock(&q->mu);
+  qlock(q);
   if (atomic_load(&q->closed)) {
-    srt_mutex_unlock(&q->mu);
+    qunlock(q);
     return SRT_BROKEN;
   }
   link_tail(q, n);
   uint32_t queued = atomic_load(&q->count);
-  srt_mutex_unlock(&q->mu);
+  qunlock(q);
   wake_for(q, queued);
   return SRT_OK;
 }
@@ -140,11 +150,11 @@ int srt_taskq_pop(srt_taskq *q, srt_tqnode **out, srt_tqnode *_Atomic *claim, in
   atomic_fetch_add(&q->waiting, 1);
   int r;
   for (;;) {
-    srt_mutex_lock(&q->mu);
+    qlock(q);
     srt_tqnode *n = take_head(q, claim);
     int closed = atomic_load(&q->closed);
     uint32_t seq = atomic_load(&q->seq);
-    srt_mutex_unlock(&q->mu);
+    qunlock(q);
     if (n) {
       *out = n;
       r = SRT_OK;
@@ -172,20 +182,20 @@ int srt_taskq_pop(srt_taskq *q, srt_tqnode **out, srt_tqnode *_Atomic *claim, in
 /* A consumer died with `n` in its claim word: if the pop was left half done
 ** (n still at the head), finish it. Returns 1 when n was still queued. */
 int srt_taskq_unclaim(srt_taskq *q, srt_tqnode *n) {
-  srt_mutex_lock(&q->mu);
+  qlock(q);
   int was_queued = q->head == n;
   if (was_queued) {
     q->head = n->next;
     atomic_fetch_sub(&q->count, 1);
   }
-  srt_mutex_unlock(&q->mu);
+  qunlock(q);
   return was_queued;
 }
 
 void srt_taskq_close(srt_taskq *q) {
-  srt_mutex_lock(&q->mu);
+  qlock(q);
   atomic_store(&q->closed, 1);
-  srt_mutex_unlock(&q->mu);
+  qunlock(q);
   atomic_fetch_add(&q->seq, 1);
   srt_futex_wake(&q->seq, INT_MAX);
 }
@@ -193,11 +203,11 @@ void srt_taskq_close(srt_taskq *q) {
 int srt_taskq_closed(srt_taskq *q) { return atomic_load(&q->closed) != 0; }
 
 srt_tqnode *srt_taskq_drain(srt_taskq *q) {
-  srt_mutex_lock(&q->mu);
+  qlock(q);
   srt_tqnode *all = q->head;
   q->head = q->tail = NULL;
   atomic_store(&q->count, 0);
-  srt_mutex_unlock(&q->mu);
+  qunlock(q);
   return all;
 }
 

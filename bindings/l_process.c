@@ -279,13 +279,27 @@ static void child_atexit(void) {
   }
 }
 
+/* The traceback's frames below the target are the parent's (start() and
+** its callers, which the child never returns to): cut them, as Python shows
+** only the child's frames. The target is called from child_body ("[C]: in
+** ?"), itself called through start(). */
+static const char *child_frames(lua_State *L, const char *tb) {
+  const char *cut = strstr(tb, "\n\t[C]: in ?\n\t[C]: in ");
+  if (!cut) return tb;
+  const char *next = cut + strlen("\n\t[C]: in ?\n\t[C]: in ");
+  const char *eol = strchr(next, '\n');
+  size_t n = eol ? (size_t)(eol - next) : strlen(next);
+  if (!memmem(next, n, "start'", 6)) return tb;
+  return lua_pushlstring(L, tb, (size_t)(cut - tb));
+}
+
 static void report_child_error(lua_State *L, sb_process *p, int err) {
   const char *msg, *tb = NULL;
   if (lua_istable(L, err)) {
     lua_getfield(L, err, "message");
     lua_getfield(L, err, "traceback");
     msg = luaL_optstring(L, -2, "?");
-    tb = lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
+    tb = lua_isstring(L, -1) ? child_frames(L, lua_tostring(L, -1)) : NULL;
   } else {
     msg = luaL_tolstring(L, err, NULL);
   }

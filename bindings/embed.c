@@ -69,6 +69,7 @@ static void on_sigint(int sig) {
   (void)sig;
   srt_tctx *c = atomic_load(&sigint_ctx);
   if (c) atomic_store(&c->interrupt, SRT_INT_KEYBOARD);
+  sb_arm_interrupt(); /* a busy Lua loop in the main thread notices too */
 }
 
 void strand_catch_sigint(lua_State *L) {

@@ -119,6 +119,15 @@ int sb_decode(lua_State *L, const char *p, size_t len);
 void sb_codec_release(const void *p, size_t len);
 /* Free an arena message: release its references, then the block. */
 void sb_msg_free(void *p, size_t len);
+/* Fast paths for a message of one plain value (nil, boolean, number, string;
+** what most queue items and pipe messages are): sb_encode_small writes the
+** same bytes sb_encode would into buf and returns their length, or 0 when the
+** value needs sb_encode (a table, a function, a string longer than fits);
+** sb_decode_small pushes the value and returns 1, or returns 0 (nothing
+** pushed) when the message needs sb_decode, which also reports bad bytes. */
+#define SB_SMALL_MSG 256
+size_t sb_encode_small(lua_State *L, int idx, char *buf, size_t cap);
+int sb_decode_small(lua_State *L, const char *p, size_t len);
 
 /* ---- states and threads ---------------------------------------------------- */
 /* A fresh worker state: standard libraries, strand as global and in
@@ -130,6 +139,9 @@ lua_State *sb_new_state(const char *path, const char *cpath);
 int sb_pcall_traceback(lua_State *L, int nargs, int nresults);
 /* Make the error at the top a strand.Error with traceback and worker name. */
 void sb_install_interrupt_hook(lua_State *L);
+/* From a signal handler in this thread: make its running state raise the
+** pending interrupt at its next instruction. */
+void sb_arm_interrupt(void);
 /* Name of the running thread or process, for error reports. */
 const char *sb_current_name(lua_State *L);
 

@@ -111,7 +111,17 @@ int srt_interrupt_pending(void) {
   return c ? atomic_load_explicit(&c->interrupt, memory_order_relaxed) : 0;
 }
 
-static void wake_handler(int sig) { (void)sig; }
+static void (*_Atomic wake_hook)(void);
+
+void srt_set_wake_hook(void (*fn)(void)) { atomic_store(&wake_hook, fn); }
+
+/* Breaks the futex wait; the hook lets the bindings make busy Lua code in
+** this thread notice the interrupt too. */
+static void wake_handler(int sig) {
+  (void)sig;
+  void (*fn)(void) = atomic_load(&wake_hook);
+  if (fn && srt_interrupt_pending()) fn();
+}
 
 void srt_signals_init(void) {
   if (srt_wake_signal) return;

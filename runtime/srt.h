@@ -95,6 +95,9 @@ int srt_interrupt_pending(void);
 /* Install the no-op wake signal (without SA_RESTART) so interrupted waits
 ** return; called by srt_arena_init. */
 void srt_signals_init(void);
+/* Called from the wake signal's handler, in the interrupted thread, when an
+** interrupt is pending (async-signal context). */
+void srt_set_wake_hook(void (*fn)(void));
 extern int srt_wake_signal;
 
 /* ---- futexes --------------------------------------------------------------- */

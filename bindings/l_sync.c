@@ -61,23 +61,6 @@ static int no_new_fields(lua_State *L) {
                     luaL_typename(L, 1));
 }
 
-/* Make the metatable's __index the plain table of methods. */
-static void patch_meta(lua_State *L, int mt, const fast_type *ft) {
-  mt = lua_absindex(L, mt);
-  if (lua_getfield(L, mt, "__strand_fast") != LUA_TNIL) {
-    lua_pop(L, 1);
-    return;
-  }
-  lua_pop(L, 1);
-  lua_newtable(L);
-  luaL_setfuncs(L, ft->methods, 0);
-  lua_setfield(L, mt, "__index");
-  lua_pushcfunction(L, no_new_fields);
-  lua_setfield(L, mt, "__newindex");
-  lua_pushboolean(L, 1);
-  lua_setfield(L, mt, "__strand_fast");
-}
-
 /* The object at 1 if it is a handle of this type: a full userdata (a light
 ** one has no length) whose first word (handle.c) points to a live object of
 ** the type in the arena, checked as the codec checks decoded pointers. Two
@@ -731,21 +714,11 @@ static const sb_type barrier_type = {SB_T_BARRIER, "strand.Barrier", barrier_met
                                      barrier_destroy};
 
 /* ---- opening ------------------------------------------------------------------------------------ */
-/* Build and patch the type's metatable now (handle.c makes it when a state
-** first pushes a handle, so push a short-lived one of a zeroed object), so
-** that handles decoded later in this state, and methods a script takes out
-** of a handle before calling them, are on the fast path too. */
+/* The metatable's __index is the plain table of methods (the VM indexes it
+** without a C call), for handles made here, decoded later, and methods a
+** script takes out of a handle before calling them. */
 static void prepare_fast(lua_State *L, const fast_type *ft, size_t objsize) {
-  if (luaL_getmetatable(L, sb_type_of(ft->id)->name) == LUA_TNIL) {
-    lua_pop(L, 1);
-    srt_obj *o = srt_obj_new(ft->id, objsize);
-    if (!o) return; /* arena full: the first method call patches instead */
-    sb_push_handle(L, o);
-    lua_getmetatable(L, -1);
-    lua_remove(L, -2);
-  }
-  patch_meta(L, -1, ft);
-  lua_pop(L, 1);
+  sb_meta_patch(L, ft->id, objsize, NULL, no_new_fields, NULL, ft->methods);
 }
 
 void sb_open_sync(lua_State *L) {

@@ -9,7 +9,9 @@
 ** __index and __newindex are routed through the type's functions, which get
 ** the generic ones as upvalue 1 (methods, getters, per-state fields) and, as
 ** upvalue 2, a table of methods given here (for types whose every other key
-** is data). Opening strand in a new state costs nothing for these types.
+** is data); a type that gives only methods gets their plain table as
+** __index, the fastest lookup. Opening strand in a new state costs nothing
+** for these types.
 */
 #include "sb.h"
 
@@ -48,6 +50,9 @@ void sb_meta_apply(lua_State *L, uint32_t type) {
     lua_getfield(L, -2, "__index");
     lua_pushvalue(L, -2);
     lua_pushcclosure(L, x->index, 2);
+    lua_setfield(L, -3, "__index");
+  } else if (x->methods) { /* only methods: __index is their plain table */
+    lua_pushvalue(L, -1);
     lua_setfield(L, -3, "__index");
   }
   if (x->newindex) {

@@ -26,6 +26,7 @@ typedef struct sb_thread {
   int daemon, is_main;
   pid_t pid;
   uint64_t ident;
+  _Atomic uint64_t owner_id; /* srt_self_owner_id() of the running thread */
   char name[96];
   void *result; /* encoded results, or the error when failed */
   size_t result_len;
@@ -218,6 +219,8 @@ static void *thread_main(void *arg) {
   start_rec *sr = arg;
   sb_thread *t = sr->t;
   srt_set_self(&t->ctx);
+  atomic_store(&t->owner_id, srt_self_owner_id());
+  srt_deadlock_name(t->name);
   lua_State *L = sb_new_state(sr->path, sr->cpath);
   if (L) {
     lua_pushstring(L, t->name);
@@ -490,13 +493,16 @@ static int l_start(lua_State *L) {
   return 0;
 }
 
-static int wait_done(lua_State *L, sb_thread *t, int64_t deadline) {
+static int wait_done(lua_State *L, sb_thread *t, int64_t deadline, int watched) {
   for (;;) {
     uint32_t s = atomic_load(&t->state);
     if (s == TS_DONE) return 1;
     int r = srt_futex_wait(&t->state, s, deadline);
     if (r == SRT_TIMEDOUT) return atomic_load(&t->state) == TS_DONE;
-    if (r == SRT_INTERRUPTED) sb_raise_interrupt(L);
+    if (r == SRT_INTERRUPTED) {
+      if (watched) srt_deadlock_leave();
+      sb_raise_interrupt(L);
+    }
   }
 }
 
@@ -506,7 +512,17 @@ static int l_join(lua_State *L) {
   if (!atomic_load(&t->started)) return luaL_error(L, "cannot join thread before it is started");
   if (t->is_main || &t->ctx == srt_self())
     return luaL_error(L, "cannot join current thread");
-  lua_pushboolean(L, wait_done(L, t, deadline));
+  /* a join that can only end if the joined thread gets a lock this thread
+  ** holds (or joins it back) is reported as a Deadlock */
+  int watched = deadline == SRT_FOREVER && atomic_load(&t->state) != TS_DONE;
+  if (watched) {
+    if (!srt_deadlock_named()) srt_deadlock_name(sb_current_name(L));
+    if (srt_deadlock_enter_join(atomic_load(&t->owner_id)))
+      return sb_error(L, "Deadlock", "%s", srt_deadlock_report());
+  }
+  int done = wait_done(L, t, deadline, watched);
+  if (watched) srt_deadlock_leave();
+  lua_pushboolean(L, done);
   return 1;
 }
 

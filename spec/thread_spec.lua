@@ -177,3 +177,35 @@ describe("strand basics", function()
     assert.has_error(function() strand.sleep("x") end)
   end)
 end)
+
+describe("Thread join and the deadlock detector", function()
+  it("reports a join that waits for a thread blocked on a lock the joiner holds", function()
+    local lock = strand.Lock()
+    local started = strand.Event()
+    lock:acquire()
+    local t = strand.Thread{target = function()
+      started:set()
+      lock:acquire()   -- no timeout: waits for main
+      lock:release()
+      return "got it"
+    end, name = "blocked-worker"}
+    t:start()
+    assert.is_true(started:wait(10))
+    -- whichever side closes the cycle is told: the joiner here, or the
+    -- worker's acquire if main was already waiting in join
+    local old = strand.threading.excepthook
+    strand.threading.excepthook = function() end
+    local ok, err = pcall(t.join, t)
+    strand.threading.excepthook = old
+    if ok then
+      assert.equal("Deadlock", t.error.kind)
+      lock:release()
+    else
+      assert.is_true(strand.is_error(err, "Deadlock"))
+      assert.truthy(tostring(err):find("blocked%-worker"))
+      lock:release()
+      assert.is_true(t:join(10))
+      assert.equal("got it", t:result())
+    end
+  end)
+end)

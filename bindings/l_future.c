@@ -333,6 +333,7 @@ int sb_future_push_result(lua_State *L, sb_future *f) {
   if (fp >= 0) return raise_part(L, &f->parts[fp]);
   if (f->kind == SB_FK_CALL) return sb_unpack(L, f->parts[0].msg, f->parts[0].len);
   lua_createtable(L, f->nitems > INT_MAX ? INT_MAX : (int)f->nitems, 0);
+  sb_tarray_prefault(L, -1);
   for (uint32_t i = 0; i < f->nparts; i++)
     sb_unpack_into(L, f->parts[i].msg, f->parts[i].len, -1, (int64_t)i * f->chunksize + 1);
   return 1;

@@ -1004,6 +1004,7 @@ static int64_t opt_chunksize(lua_State *L, int idx) {
 static int collect_map(lua_State *L, sb_future *f) {
   lua_createtable(L, f->nitems > INT_MAX ? INT_MAX : (int)f->nitems, 0);
   int t = lua_gettop(L);
+  sb_tarray_prefault(L, t);
   for (uint32_t k = 0; k < f->nparts; k++) {
     sb_future_wait_parts(L, f, k, SRT_FOREVER);
     if (atomic_load(&f->ndone) <= k) return sb_error(L, "Cancelled", "the pool was terminated");

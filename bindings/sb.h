@@ -330,6 +330,8 @@ void sb_packed_free(void *msg, size_t len, const void *inline_buf);
 ** (then use the API). read returns the kind, 'i' or 'd'. */
 int sb_tarray_read(lua_State *L, int t, int64_t first, int64_t count, void *out);
 int sb_tarray_write(lua_State *L, int t, int64_t first, int64_t count, int kind, const void *in);
+void sb_tarray_prefault(lua_State *L, int t); /* map a big array part's pages at once */
+void sb_prefault(void *p, size_t len);         /* the same for any large range */
 /* Arena blocks for map chunks, kept for reuse by this process. */
 void *sb_block_get(size_t n);
 void sb_block_put(void *p);

@@ -109,7 +109,16 @@ int sb_tarray_write(lua_State *L, int t, int64_t first, int64_t count, int kind,
   return 1;
 }
 
+void sb_tarray_prefault(lua_State *L, int t) {
+  const ltable *h = table_at(L, t);
+  if (h && h->array) sb_prefault(h->array, (size_t)h->alimit * sizeof(ltvalue));
+}
+
 #else /* another Lua: always the API */
+void sb_tarray_prefault(lua_State *L, int t) {
+  (void)L, (void)t;
+}
+
 int sb_tarray_read(lua_State *L, int t, int64_t first, int64_t count, void *out) {
   (void)L, (void)t, (void)first, (void)count, (void)out;
   return 0;

@@ -381,6 +381,7 @@ typedef struct srt_taskq {
   _Atomic uint32_t closed;
   _Atomic uint32_t waiting;   /* consumers inside pop */
   _Atomic uint32_t consumers; /* attached consumers (srt_taskq_consumers) */
+  _Atomic uint32_t wakes;     /* wake-ups sent to sleepers that have not run yet */
 } srt_taskq;
 void srt_taskq_init(srt_taskq *q);
 void srt_taskq_destroy(srt_taskq *q);

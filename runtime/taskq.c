@@ -76,6 +76,7 @@ void srt_taskq_init(srt_taskq *q) {
   atomic_init(&q->closed, 0);
   atomic_init(&q->waiting, 0);
   atomic_init(&q->consumers, 0);
+  atomic_init(&q->wakes, 0);
 }
 
 void srt_taskq_consumers(srt_taskq *q, int delta) { atomic_fetch_add(&q->consumers, (uint32_t)delta); }
@@ -98,9 +99,22 @@ static void wake_for(srt_taskq *q, uint32_t queued) {
   atomic_fetch_add(&q->seq, 1);
   uint32_t sleepers = atomic_load(&q->sleepers);
   if (!sleepers || atomic_load(&q->spinners)) return;
+  /* a sleeper already woken counts as awake until it runs */
+  uint32_t pending = atomic_load(&q->wakes);
+  uint32_t asleep = sleepers > pending ? sleepers - pending : 0;
   uint32_t consumers = atomic_load(&q->consumers);
-  uint32_t awake = consumers > sleepers ? consumers - sleepers : 0;
-  if (queued > awake) srt_futex_wake(&q->seq, 1);
+  uint32_t awake = consumers > asleep ? consumers - asleep : 0;
+  if (asleep && queued > awake) {
+    atomic_fetch_add(&q->wakes, 1);
+    srt_futex_wake(&q->seq, 1);
+  }
+}
+
+/* A sleeper is up: one wake fewer in flight (whatever woke it). */
+static void woke(srt_taskq *q) {
+  uint32_t w = atomic_load(&q->wakes);
+  while (w && !atomic_compare_exchange_weak(&q->wakes, &w, w - 1)) {
+  }
 }
 
 int srt_taskq_push(srt_taskq *q, srt_tqnode *n) {
@@ -172,6 +186,7 @@ int srt_taskq_pop(srt_taskq *q, srt_tqnode **out, srt_tqnode *_Atomic *claim, in
     atomic_fetch_add(&q->sleepers, 1);
     r = srt_futex_wait(&q->seq, seq, deadline);
     atomic_fetch_sub(&q->sleepers, 1);
+    woke(q);
     if (r == SRT_INTERRUPTED) break;
     if (r == SRT_TIMEDOUT) deadline = 0; /* one last look, then give up */
   }

@@ -53,6 +53,26 @@ describe("Pool", function()
     assert.same({0.5, 1.5}, r)
   end)
 
+  it("cuts a map in chunks as Python does, each chunk run by one worker", function()
+    local pool <close> = strand.Pool(2)
+    -- 16 items, 2 workers: chunksize ceil(16 / 8) = 2
+    local pids = pool:map(function() return strand.getpid() end, range(16))
+    for i = 1, 15, 2 do assert.equal(pids[i], pids[i + 1]) end
+    pids = pool:map(function() return strand.getpid() end, range(12), 4)
+    for i = 1, 12, 4 do
+      for j = i + 1, i + 3 do assert.equal(pids[i], pids[j]) end
+    end
+  end)
+
+  it("sends a function once: a worker keeps its upvalues between tasks", function()
+    local pool <close> = strand.Pool(1)
+    local count = 0
+    local function bump() count = count + 1; return count end
+    assert.equal(1, pool:apply(bump)); assert.equal(2, pool:apply(bump))
+    assert.same({3, 4, 5}, pool:map(bump, {1, 2, 3}, 1))
+    assert.equal(0, count)
+  end)
+
   it("sends closures made after the pool was created", function()
     local pool <close> = strand.Pool(2)
     local k = 7

@@ -153,50 +153,10 @@ static void worker_failed_init(lua_State *L, sb_engine *e) {
   engine_break(L, e);
 }
 
-/* A permanent count hook (how strand threads notice a cancel) makes the Lua
-** VM check every instruction, about 1.8x slower. A worker process has one
-** thread and one state, so it sets the hook only when an interrupt arrives:
-** srt_interrupt raises the flag, then sends the wake signal, whose handler
-** here arms the hook (lua_sethook may be called from a signal handler); the
-** hook disarms itself and raises Cancelled in the task. */
-static lua_State *worker_state;
-
-static void cancel_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  lua_sethook(L, NULL, 0, 0);
-  if (srt_interrupt_pending()) sb_raise_interrupt(L);
-}
-
-static void on_wake_signal(int sig) {
-  (void)sig;
-  if (worker_state && srt_interrupt_pending())
-    lua_sethook(worker_state, cancel_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
-}
-
-#if defined(__SANITIZE_THREAD__)
-#define SIGNALS_DEFERRED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SIGNALS_DEFERRED 1
-#endif
-#endif
-
-static void arm_on_interrupt(lua_State *L) {
-#ifdef SIGNALS_DEFERRED
-  /* ThreadSanitizer holds a signal back until the thread next calls into
-  ** libc, which a pure Lua loop never does: keep the polling hook there */
-  sb_install_interrupt_hook(L);
-  return;
-#endif
-  lua_sethook(L, NULL, 0, 0);
-  worker_state = L;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_wake_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0; /* no SA_RESTART: a blocked wait must return */
-  if (srt_wake_signal > 0) sigaction(srt_wake_signal, &sa, NULL);
-}
+/* A task that runs pure Lua notices a cancel (Future:cancel, terminate)
+** through the interrupt hook that the wake signal arms in this state, the
+** state the worker inherited and runs its tasks in. */
+static void arm_on_interrupt(lua_State *L) { sb_install_interrupt_hook(L); }
 
 /* A forked process holds one reference for each handle of the state it was
 ** forked from (sb_handles_fork_prepare, taken by the forker): give them back

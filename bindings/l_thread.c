@@ -344,12 +344,14 @@ static int l_thread_new(lua_State *L) {
   return 1;
 }
 
+/* A copy of package[field] when it is a string, else NULL. */
 static char *dup_package(lua_State *L, const char *field) {
-  lua_getglobal(L, "package");
   char *s = NULL;
-  if (lua_istable(L, -1) && lua_getfield(L, -1, field) == LUA_TSTRING) s = strdup(lua_tostring(L, -1));
-  else if (lua_istable(L, -1)) lua_pop(L, 1);
-  lua_pop(L, lua_istable(L, -1) ? 1 : 1);
+  if (lua_getglobal(L, "package") == LUA_TTABLE) {
+    if (lua_getfield(L, -1, field) == LUA_TSTRING) s = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
   return s;
 }
 

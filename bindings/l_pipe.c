@@ -288,8 +288,9 @@ static int l_send(lua_State *L) {
   int fd = check_writable(L, c);
   if (lua_gettop(L) < 2) return luaL_error(L, "send: missing value (nil is a value: pass it explicitly)");
   lua_settop(L, 2);
-  size_t len;
-  const char *p = sb_encode(L, 2, 1, &len, "value");
+  char small[SB_SMALL_MSG];
+  size_t len = sb_encode_small(L, 2, small, sizeof small);
+  const char *p = len ? small : sb_encode(L, 2, 1, &len, "value");
   int r = do_send(L, c, fd, p, len);
   if (r != SRT_OK) {
     sb_codec_release(p, len); /* the references travel only with a sent message */
@@ -306,6 +307,7 @@ static int l_recv(lua_State *L) {
   char small[STACK_MSG];
   char *p = body_buffer(L, c, fd, small, n);
   end_read(L, c, fd, p, n);
+  if (p == small && sb_decode_small(L, p, (size_t)n)) return 1;
   int top = lua_gettop(L);
   int k = sb_decode(L, p, (size_t)n);
   sb_codec_release(p, (size_t)n);

@@ -113,8 +113,9 @@ static int do_put(lua_State *L, int64_t deadline) {
     priority_key(L, 2, &key);
     kp = &key;
   }
-  size_t len;
-  const char *p = sb_encode(L, 2, 1, &len, "item");
+  char small[SB_SMALL_MSG];
+  size_t len = sb_encode_small(L, 2, small, sizeof small);
+  const char *p = len ? small : sb_encode(L, 2, 1, &len, "item");
   int r = srt_queue_put_bytes(s->q, p, len, kp, deadline);
   if (r != SRT_OK) {
     sb_codec_release(p, len);
@@ -141,6 +142,7 @@ static int do_get(lua_State *L, int64_t deadline) {
   if (r != SRT_OK) return raise_result(L, r, "Empty");
   const char *d = srt_qmsg_data(&m);
   lua_settop(L, 1);
+  if (!m.block && sb_decode_small(L, d, m.len)) return 1; /* nothing to release */
   int n = sb_decode(L, d, m.len);
   sb_codec_release(d, m.len);
   srt_free(m.block);

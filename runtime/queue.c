@@ -44,7 +44,8 @@ typedef struct qent {
   uint64_t seq;   /* put order: FIFO tie-break among equal priorities */
   double prio;    /* number key */
   char *key;      /* string key (arena block), or NULL for a number key */
-  uint64_t klen;
+  uint32_t klen;
+  uint32_t ck;    /* priority entries: checksum, so repair can drop a torn copy */
   uint64_t len;   /* message length */
   void *block;    /* arena block holding a large message, or NULL */
   char bytes[SRT_QMSG_INLINE];
@@ -74,14 +75,14 @@ struct srt_queue {
   _Atomic uint32_t lk; /* the lock: holder's tid | QL_WAITERS */
   uint32_t order;
   uint64_t maxsize; /* 0: unbounded */
-  qring *ring;
+  qring *_Atomic ring; /* swapped with a release store: a kill never shows a half-copied ring */
   uint64_t seq;
   uint64_t unfinished;
   /* sleepers: a futex sequence and outstanding tickets for each kind */
   _Atomic uint32_t get_seq, put_seq, join_seq;
   uint32_t get_tickets, put_tickets, join_tickets;
   /* heap repair */
-  uint32_t dirty;
+  _Atomic uint32_t dirty;
   uint64_t scan_hi;
   qwatch *watchers;
   char pad1[64];
@@ -131,7 +132,7 @@ static int ring_grow(srt_queue *q) {
   if (!r) return SRT_NOMEM;
   uint64_t h = atomic_load(&q->head), t = atomic_load(&q->tail);
   for (uint64_t i = h; i < t; i++) r->e[i % r->cap] = old->e[i % old->cap];
-  q->ring = r;
+  atomic_store_explicit(&q->ring, r, memory_order_release); /* after every copy */
   srt_free(old);
   return SRT_OK;
 }
@@ -153,12 +154,41 @@ static int key_cmp(const qent *a, const qent *b) {
 
 static int ent_cmp(const void *a, const void *b) { return key_cmp(a, b); }
 
-static void heap_push(srt_queue *q, const qent *x) {
+/* A heap sift copies 128-byte entries; a process killed in the middle of one
+** copy leaves a torn entry that shares its sequence number with the intact
+** original. Each heap entry carries a checksum so the repair keeps the
+** intact one. */
+static uint32_t ent_sum(const qent *e) {
+  uint32_t h = 2166136261u;
+  const unsigned char *p = (const unsigned char *)e;
+  size_t n = offsetof(qent, ck);
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+  p = (const unsigned char *)e + offsetof(qent, len);
+  n = offsetof(qent, bytes) - offsetof(qent, len) + (e->block ? 0 : (e->len <= SRT_QMSG_INLINE ? e->len : 0));
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+  return h | 1; /* never 0 */
+}
+
+/* A kill is asynchronous: the compiler must not move a heap write across
+** these marks (the fence also stops it moving later writes above the mark). */
+static void mark_dirty(srt_queue *q) {
+  atomic_store(&q->dirty, 1);
+  atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void mark_clean(srt_queue *q) {
+  atomic_thread_fence(memory_order_seq_cst);
+  atomic_store(&q->dirty, 0);
+}
+
+static void heap_push(srt_queue *q, qent *x) {
   qring *r = q->ring;
+  x->ck = ent_sum(x);
   uint64_t n = atomic_load(&q->tail);
   r->e[r->cap] = *x; /* the saved copy, for repair */
+  r->e[n].seq = 0;    /* the slot the heap grows into may hold an old entry */
   q->scan_hi = n + 1;
-  q->dirty = 1;
+  mark_dirty(q);
   uint64_t hole = n;
   while (hole > 0) {
     uint64_t parent = (hole - 1) / 2;
@@ -169,7 +199,7 @@ static void heap_push(srt_queue *q, const qent *x) {
   }
   r->e[hole] = *x;
   atomic_store(&q->tail, n + 1);
-  q->dirty = 0;
+  mark_clean(q);
 }
 
 static void heap_pop(srt_queue *q, qent *out) {
@@ -177,7 +207,7 @@ static void heap_pop(srt_queue *q, qent *out) {
   uint64_t n = atomic_load(&q->tail);
   q->scan_hi = n;
   r->e[r->cap].seq = 0; /* no saved entry: the last one stays at e[n-1] */
-  q->dirty = 1;
+  mark_dirty(q);
   *out = r->e[0];
   qent *last = &r->e[n - 1];
   n--;
@@ -193,7 +223,7 @@ static void heap_pop(srt_queue *q, qent *out) {
   }
   if (hole != n) r->e[hole] = *last;
   atomic_store(&q->tail, n);
-  q->dirty = 0;
+  mark_clean(q);
 }
 
 /* The previous owner died inside a heap sift: keep each entry once (by its
@@ -201,16 +231,19 @@ static void heap_pop(srt_queue *q, qent *out) {
 ** array is a heap. */
 static void heap_repair(srt_queue *q) {
   qring *r = q->ring;
-  uint64_t n = q->scan_hi;
+  uint64_t n = q->scan_hi, k = 0;
   if (n > r->cap) n = r->cap;
   if (r->e[r->cap].seq) r->e[n++] = r->e[r->cap];
+  for (uint64_t i = 0; i < n; i++) /* drop torn copies */
+    if (r->e[i].seq && r->e[i].ck == ent_sum(&r->e[i])) r->e[k++] = r->e[i];
+  n = k;
   qsort(r->e, n, sizeof(qent), ent_cmp);
   uint64_t w = 0;
   for (uint64_t i = 0; i < n; i++)
-    if (r->e[i].seq && (w == 0 || r->e[w - 1].seq != r->e[i].seq)) r->e[w++] = r->e[i];
+    if (w == 0 || r->e[w - 1].seq != r->e[i].seq) r->e[w++] = r->e[i];
   atomic_store(&q->tail, w);
   r->e[r->cap].seq = 0;
-  q->dirty = 0;
+  mark_clean(q);
 }
 
 /* ---- the queue's lock ---------------------------------------------------------- */
@@ -404,7 +437,7 @@ static int insert(srt_queue *q, putreq *r) {
   x.seq = q->seq++;
   x.prio = r->key ? r->key->num : r->prio;
   x.key = r->keycopy;
-  x.klen = r->keycopy ? r->key->slen : 0;
+  x.klen = r->keycopy ? (uint32_t)r->key->slen : 0;
   x.len = r->len;
   x.block = r->block;
   q->unfinished++;

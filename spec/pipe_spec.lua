@@ -31,6 +31,23 @@ describe("Pipe", function()
     a:close(); b:close()
   end)
 
+  it("sends plain values as exactly the bytes the codec makes (its fast path)", function()
+    local a, b = strand.Pipe()
+    local values = {0, 1, -1, 127, 128, -129, 2^53, 1.5, 2.0, -0.0, 1/0, 0/0, "", "abc",
+                    string.rep("z", 200), string.rep("y", 300), true, false,
+                    math.mininteger, math.maxinteger}
+    for i = 1, #values + 1 do
+      local v = values[i] -- the last one is nil
+      a:send(v)
+      assert.equal(strand.encode(v), b:recv_bytes())
+      a:send_bytes(strand.encode(v))
+      local w = b:recv()
+      assert.equal(math.type(v), math.type(w))
+      if v == v then assert.equal(v, w) else assert.is_true(w ~= w) end
+    end
+    a:close(); b:close()
+  end)
+
   it("keeps messages whole: many small ones are never merged", function()
     local a, b = strand.Pipe()
     for i = 1, 200 do a:send_bytes(string.rep("x", i % 7)) end

@@ -19,7 +19,7 @@
 #define HDR_BYTES (64 * 1024)
 #define MIN_ORDER 5 /* 32-byte blocks: 16 of header, 16 of payload */
 #define MAX_ORDERS 48
-#define RELEASE_ORDER 17 /* free blocks from 128 KiB up give pages back */
+#define RELEASE_ORDER 17 /* freed blocks from 128 KiB up give pages back */
 #define TAG_USED 0xA110C8EDu
 #define TAG_FREE 0xF4EEB10Cu
 #define ARENA_MAGIC 0x53545241u /* 'STRA' */
@@ -125,9 +125,11 @@ static int order_for(size_t n) {
   return k;
 }
 
-/* Give the pages of a big free block back to the kernel; the next user gets
-** zero pages. The block header stays. */
-static void release_pages(fblk *b, int order) {
+/* Give the pages of a big block being freed back to the kernel; the next
+** user gets zero pages. The block header stays. Only the block's own pages:
+** a small block that coalesces into a big free one must not cost a madvise
+** of everything around it. */
+static void release_pages(blk *b, int order) {
   if (order < RELEASE_ORDER) return;
   long pg = sysconf(_SC_PAGESIZE);
   char *from = (char *)b + pg;
@@ -180,6 +182,7 @@ void srt_free(void *p) {
   if (!p) return;
   blk *h = header_of(p);
   if (!h) abort(); /* a double free or a foreign pointer: memory is corrupt */
+  release_pages(h, (int)h->order); /* still ours: no lock needed */
   srt_mutex_lock(&A->lock);
   fblk *b = (fblk *)h;
   int order = (int)h->order;
@@ -194,7 +197,6 @@ void srt_free(void *p) {
     if (buddy < b) b = buddy;
     order++;
   }
-  release_pages(b, order);
   push_free(b, order);
   srt_mutex_unlock(&A->lock);
 }

@@ -97,6 +97,14 @@ int main(void) {
   srt_free(*slot);
   srt_free((void *)slot);
 
+  /* a big block gives its pages back when freed: a new one reads zeros */
+  unsigned char *m = srt_alloc(1 << 20);
+  memset(m, 0xab, 1 << 20);
+  srt_free(m);
+  unsigned char *m2 = srt_alloc(1 << 20);
+  ok(m2 == m && m2[4096] == 0 && m2[(1 << 20) - 100] == 0, "a freed 1 MiB block's pages go back to the kernel");
+  srt_free(m2);
+
   srt_type_register(7, on_destroy);
   srt_obj *o = srt_obj_new(7, 64);
   ok(srt_obj_valid(o, 7) && !srt_obj_valid(o, 8), "objects validate by type");

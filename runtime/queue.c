@@ -3,15 +3,18 @@
 ** the arena, so one queue works between threads, between processes, and
 ** both at once.
 **
-** Storage is one growable ring of fixed-size entries. A small message is
-** copied into its entry (no allocation on the hot path); a large one is an
-** arena block the entry points to. FIFO and LIFO use two monotonic counters,
-** head (taken) and tail (put): every operation publishes with one store, so
-** a process killed inside the robust mutex leaves either the old or the new
-** state, never a half one. A priority queue is a binary heap over the same
-** entries; its sifts take several steps, so each one is bracketed by a
-** `dirty` mark and a saved copy of the moving entry, and the next locker of
-** a mutex whose owner died rebuilds the heap from what is there.
+** Storage: a small message is copied into the queue (no allocation on the
+** hot path); a large one is an arena block the queue points to. A FIFO
+** queue keeps its slots in a list of 64 KiB chunks (growing never copies, a
+** used-up chunk is recycled); LIFO and priority queues keep fixed-size
+** entries in one ring that doubles when full. Positions are two monotonic
+** counters, head (taken) and tail (put): every put and get publishes with one
+** store, so a process killed while holding the queue's lock leaves either the
+** old or the new state, never a half one. A priority queue is a binary heap
+** over the ring's entries; its sifts take several steps, so each one is
+** bracketed by a `dirty` mark and a saved copy of the moving entry, and
+** whoever takes the lock over from a dead holder rebuilds the heap from
+** what is there.
 **
 ** Waiting: a consumer that finds the queue empty spins briefly (only when
 ** it may run on more than one CPU), then takes a "ticket" and sleeps on a
@@ -59,6 +62,30 @@ typedef struct qring {
   qent e[];
 } qring;
 
+/* FIFO storage: a list of chunks of small slots. A chunk is one 64 KiB
+** arena block (below the size whose pages the arena gives back, so a
+** recycled chunk costs no page faults); growing never copies, and the chunk
+** the consumer leaves is kept as a spare for the producer. Each chunk knows
+** the position of its first slot, so one pointer store moves the head or
+** the tail to another chunk. */
+typedef struct fslot {
+  uint32_t len;
+  uint32_t isblock;
+  union {
+    void *block;
+    char bytes[88];
+  } u;
+} fslot;
+
+typedef struct fchunk {
+  struct fchunk *_Atomic next;
+  uint64_t base; /* position of s[0] */
+  fslot s[];
+} fchunk;
+
+#define CHUNK_BYTES (65536 - 16) /* one order-16 buddy block with its header */
+#define CHUNK_SLOTS ((CHUNK_BYTES - sizeof(fchunk)) / sizeof(fslot))
+
 typedef struct qwatch {
   struct qwatch *next;
   srt_tctx *ctx;
@@ -75,7 +102,8 @@ struct srt_queue {
   _Atomic uint32_t lk; /* the lock: holder's tid | QL_WAITERS */
   uint32_t order;
   uint64_t maxsize; /* 0: unbounded */
-  qring *_Atomic ring; /* swapped with a release store: a kill never shows a half-copied ring */
+  qring *_Atomic ring; /* LIFO, priority; swapped with a release store: a kill never shows a half-copied ring */
+  fchunk *_Atomic hchunk, *_Atomic tchunk, *_Atomic spare; /* FIFO */
   uint64_t seq;
   uint64_t unfinished;
   /* sleepers: a futex sequence and outstanding tickets for each kind */
@@ -135,6 +163,50 @@ static int ring_grow(srt_queue *q) {
   atomic_store_explicit(&q->ring, r, memory_order_release); /* after every copy */
   srt_free(old);
   return SRT_OK;
+}
+
+/* ---- FIFO chunks (lock held) ---------------------------------------------------- */
+static fchunk *chunk_new(srt_queue *q, uint64_t base) {
+  fchunk *c = atomic_load(&q->spare);
+  if (c) atomic_store(&q->spare, NULL);
+  else c = srt_alloc(CHUNK_BYTES);
+  if (!c) return NULL;
+  atomic_store(&c->next, NULL);
+  c->base = base;
+  return c;
+}
+
+/* The slot for position t, linking a new chunk when t is past the last. */
+static fslot *tail_slot(srt_queue *q, uint64_t t) {
+  fchunk *c = atomic_load(&q->tchunk);
+  if (t >= c->base + CHUNK_SLOTS) {
+    fchunk *n = chunk_new(q, c->base + CHUNK_SLOTS);
+    if (!n) return NULL;
+    atomic_store_explicit(&c->next, n, memory_order_release);
+    atomic_store_explicit(&q->tchunk, n, memory_order_release);
+    c = n;
+  }
+  return &c->s[t - c->base];
+}
+
+/* The slot for position h (an item is there), leaving a used-up chunk. */
+static fslot *head_slot(srt_queue *q, uint64_t h) {
+  fchunk *c = atomic_load(&q->hchunk);
+  if (h >= c->base + CHUNK_SLOTS) {
+    fchunk *n = atomic_load(&c->next);
+    atomic_store_explicit(&q->hchunk, n, memory_order_release);
+    if (!atomic_load(&q->spare)) atomic_store(&q->spare, c);
+    else srt_free(c);
+    c = n;
+  }
+  return &c->s[h - c->base];
+}
+
+/* A holder died between linking a chunk and making it the tail one. */
+static void chunk_repair(srt_queue *q) {
+  fchunk *c = atomic_load(&q->tchunk), *n;
+  while (c && (n = atomic_load(&c->next)) != NULL) c = n;
+  if (c) atomic_store(&q->tchunk, c);
 }
 
 /* ---- priority order ------------------------------------------------------------- */
@@ -304,6 +376,7 @@ static void lock(srt_queue *q) {
     pid_t holder = (pid_t)(c & ~QL_WAITERS);
     if (!srt_pid_alive(holder) && atomic_compare_exchange_strong(&q->lk, &c, me | QL_WAITERS)) {
       if (q->dirty) heap_repair(q); /* it died inside a heap sift */
+      if (q->order == SRT_QUEUE_FIFO) chunk_repair(q);
       return;
     }
   }
@@ -333,14 +406,24 @@ static void notify_watchers(srt_queue *q) {
 srt_queue *srt_queue_new(size_t maxsize, int order) {
   srt_queue *q = srt_calloc(sizeof *q);
   if (!q) return NULL;
-  uint64_t cap = INITIAL_CAP;
-  if (maxsize && maxsize < cap) cap = maxsize;
-  q->ring = ring_new(cap);
-  if (!q->ring) {
-    srt_free(q);
-    return NULL;
-  }
   q->order = (uint32_t)order;
+  if (order == SRT_QUEUE_FIFO) {
+    fchunk *c = chunk_new(q, 0);
+    if (!c) {
+      srt_free(q);
+      return NULL;
+    }
+    atomic_store(&q->hchunk, c);
+    atomic_store(&q->tchunk, c);
+  } else {
+    uint64_t cap = INITIAL_CAP;
+    if (maxsize && maxsize < cap) cap = maxsize;
+    q->ring = ring_new(cap);
+    if (!q->ring) {
+      srt_free(q);
+      return NULL;
+    }
+  }
   q->maxsize = maxsize;
   q->seq = 1;
   return q;
@@ -359,7 +442,21 @@ void srt_queue_destroy(srt_queue *q, void (*release)(const void *p, size_t len))
   if (!q) return;
   lock(q);
   uint64_t h = atomic_load(&q->head), t = atomic_load(&q->tail);
-  for (uint64_t i = h; i < t; i++) ent_release(slot(q, i), release);
+  if (q->order == SRT_QUEUE_FIFO) {
+    for (uint64_t i = h; i < t; i++) {
+      fslot *sl = head_slot(q, i);
+      const void *p = sl->isblock ? sl->u.block : sl->u.bytes;
+      if (release) release(p, sl->len);
+      if (sl->isblock) srt_free(sl->u.block);
+    }
+    for (fchunk *c = atomic_load(&q->hchunk), *n; c; c = n) {
+      n = atomic_load(&c->next);
+      srt_free(c);
+    }
+    srt_free(atomic_load(&q->spare));
+  } else {
+    for (uint64_t i = h; i < t; i++) ent_release(slot(q, i), release);
+  }
   while (q->watchers) {
     qwatch *w = q->watchers;
     q->watchers = w->next;
@@ -429,6 +526,18 @@ static int is_full(srt_queue *q) { return q->maxsize && count_of(q) >= q->maxsiz
 /* Insert with the lock held and room available. */
 static int insert(srt_queue *q, putreq *r) {
   uint64_t h = atomic_load(&q->head), t = atomic_load(&q->tail);
+  if (q->order == SRT_QUEUE_FIFO) {
+    fslot *sl = tail_slot(q, t);
+    if (!sl) return SRT_NOMEM;
+    q->unfinished++;
+    sl->len = (uint32_t)r->len;
+    sl->isblock = r->block != NULL;
+    if (r->block) sl->u.block = r->block;
+    else memcpy(sl->u.bytes, r->bytes, r->len);
+    FAULT(1);
+    atomic_store_explicit(&q->tail, t + 1, memory_order_release); /* publish */
+    return SRT_OK;
+  }
   if (t - h >= q->ring->cap) {
     int g = ring_grow(q);
     if (g != SRT_OK) return g;
@@ -542,8 +651,11 @@ static void take_out(srt_queue *q, qent *out) {
     atomic_store_explicit(&q->tail, t, memory_order_release);
   } else {
     uint64_t h = atomic_load(&q->head);
-    qent *e = slot(q, h);
-    memcpy(out, e, offsetof(qent, bytes) + (e->block ? 0 : e->len));
+    fslot *sl = head_slot(q, h);
+    out->key = NULL;
+    out->len = sl->len;
+    out->block = sl->isblock ? sl->u.block : NULL;
+    if (!out->block) memcpy(out->bytes, sl->u.bytes, sl->len);
     atomic_store_explicit(&q->head, h + 1, memory_order_release);
   }
 }

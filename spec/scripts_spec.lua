@@ -3,12 +3,13 @@
 -- Each check asserts what must hold whatever the scheduler does -- final counts,
 -- results in order, the error caught, the exit code -- never a timing. Scripts
 -- run with STRAND_FAST=1, which makes their sleeps ten times shorter (only the
--- sleeps); the CPU-heavy ones get a smaller count under sanitizer builds.
+-- sleeps). The Lua interpreter is not instrumented in sanitizer builds, so the
+-- CPU-heavy scripts (a countdown of 50,000,000, 50,000!) take seconds there too.
 local BIN = os.getenv("STRAND_BIN") or "build/strand"
 local SANITIZER = os.getenv("SANITIZER")
-local LIMIT = SANITIZER and 900 or 120 -- seconds a script may run before `timeout` ends it
+local LIMIT = SANITIZER and 300 or 120 -- seconds a script may run before `timeout` ends it
 
-require("strand.busted").configure{timeout = SANITIZER and 120 or 60}
+require("strand.busted").configure{timeout = 60} -- per test; sanitizer builds scale it
 
 -- run scripts/NAME.lua with the given arguments; returns
 -- {out =, err =, code =, lines = stdout split into lines}
@@ -237,8 +238,11 @@ checks.list_add_remove = function()
   for i, v in ipairs(added) do assert.equal(i - 1, v) end
   -- removed from the front, in the order added, until the remover found it empty
   for i, v in ipairs(removed) do assert.equal(i - 1, v) end
+  -- the remover stops at the first empty list (normally once all ten are gone)
   local n = #r.lines
-  assert.equal("List is empty, waiting for numbers to add.", r.lines[n - 1])
+  local empty = index_of(r.lines, "List is empty, waiting for numbers to add.")
+  assert.is_not_nil(empty)
+  for i = empty + 1, n - 1 do assert.truthy(r.lines[i]:match("^Added: %d+$"), r.lines[i]) end
   local left = {}
   for v = #removed, 9 do left[#left + 1] = v end
   assert.equal("Final shared list: [" .. table.concat(left, ", ") .. "]", r.lines[n])
@@ -358,13 +362,15 @@ checks.queue_threads = exact("queue_threads", produced_consumed)
 checks.process_queue_producer_consumer = exact("process_queue_producer_consumer", produced_consumed)
 
 checks.queue_sentinel = function()
-  -- the consumer runs beside the producer: each list in order, each item consumed after it was produced
+  -- the consumer runs beside the producer: each list in order. The producer
+  -- prints after its put, so "Consumed: i" may come before "Produced: i", but
+  -- not before "Produced: i-1" (printed before i was put)
   local r = run("queue_sentinel")
   ok(r)
   assert.equal(10, #r.lines)
   assert.same(list_of("Produced: %d", 0, 4), matching_lines(r.lines, "^Produced"))
   assert.same(list_of("Consumed: %d", 0, 4), matching_lines(r.lines, "^Consumed"))
-  for i = 0, 4 do assert_before(r.lines, "Produced: " .. i, "Consumed: " .. i) end
+  for i = 1, 4 do assert_before(r.lines, "Produced: " .. i - 1, "Consumed: " .. i) end
 end
 
 -- ---- processes ------------------------------------------------------------------------
@@ -394,7 +400,6 @@ checks.process_terminate = function()
   local r = run("process_terminate")
   ok(r)
   assert.equal("Process terminated", r.lines[#r.lines])
-  assert.is_true(#r.lines >= 2)
   for i = 1, #r.lines - 1 do assert.equal("Running...", r.lines[i]) end
 end
 
@@ -466,19 +471,18 @@ checks.exc_gather = exact("exc_gather", {
   "Caught exception: An error occurred in one of the coroutines"})
 
 -- ---- the GIL articles and the hybrid system ------------------------------------------------
--- a smaller count under sanitizers: the figures are timings, only their form is checked
-local COUNT = SANITIZER and "2000000" or ""
+-- the figures are timings: only their form is checked
 local SECONDS = "(%d+%.?%d*e?%-?%d*)"
 
 checks.gil_countdown = function()
-  local r = run("gil_countdown", COUNT)
+  local r = run("gil_countdown")
   ok(r)
   assert.equal(1, #r.lines)
   assert.truthy(r.lines[1]:match("^Time taken in seconds %- " .. SECONDS .. "$"), r.lines[1])
 end
 
 checks.gil_countdown_threads = function()
-  local r = run("gil_countdown_threads", COUNT)
+  local r = run("gil_countdown_threads")
   ok(r)
   assert.equal(2, #r.lines)
   assert.truthy(r.lines[1]:match("^Time taken in seconds %- " .. SECONDS .. "$"), r.lines[1])
@@ -486,7 +490,7 @@ checks.gil_countdown_threads = function()
 end
 
 checks.gil_countdown_processes = function()
-  local r = run("gil_countdown_processes", COUNT)
+  local r = run("gil_countdown_processes")
   ok(r)
   assert.equal(2, #r.lines)
   assert.truthy(r.lines[1]:match("^Time taken in seconds %- " .. SECONDS .. "$"), r.lines[1])
@@ -495,9 +499,9 @@ checks.gil_countdown_processes = function()
 end
 
 checks.hybrid_io_cpu = function()
-  -- 50,000! takes a few seconds of CPU (run once; 5,000! under sanitizers)
-  local n = SANITIZER and 5000 or 50000
-  local r = run("hybrid_io_cpu", SANITIZER and n or "")
+  -- 50,000! takes a few seconds of CPU: run once
+  local n = 50000
+  local r = run("hybrid_io_cpu")
   ok(r)
   assert.equal(7, #r.lines)
   local urls = {}

@@ -183,6 +183,7 @@ static fslot *tail_slot(srt_queue *q, uint64_t t) {
     fchunk *n = chunk_new(q, c->base + CHUNK_SLOTS);
     if (!n) return NULL;
     atomic_store_explicit(&c->next, n, memory_order_release);
+    FAULT(4);
     atomic_store_explicit(&q->tchunk, n, memory_order_release);
     c = n;
   }

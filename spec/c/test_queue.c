@@ -336,7 +336,37 @@ static int survive_crash(int order, int step, int crash_in_get) {
   return crashed && good && got[2000] && missing <= (crash_in_get ? 1 : 0);
 }
 
+/* A FIFO producer dies between linking a new chunk and making it the tail
+** chunk: the next locker finds the chunk and the queue goes on. */
+static int survive_chunk_crash(void) {
+  srt_queue *q = srt_queue_new(0, SRT_QUEUE_FIFO);
+  uint64_t i, crashed = 0;
+  for (i = 0; i < 5000 && !crashed; i++) {
+    pid_t k = fork();
+    if (k == 0) {
+      crash_at = 4;
+      srt_queue_fault_hook = crash_hook;
+      put_u64(q, i, 0, 0);
+      _exit(0);
+    }
+    int st;
+    waitpid(k, &st, 0);
+    crashed = WIFEXITED(st) && WEXITSTATUS(st) == 42;
+  }
+  uint64_t lost = i - 1; /* the item the dead child was putting */
+  for (uint64_t j = 0; j < 3000; j++) put_u64(q, 10000 + j, 0, 0);
+  uint64_t v, n = 0, good = crashed;
+  while (get_u64(q, &v, 0) == SRT_OK) {
+    uint64_t want = n < lost ? n : 10000 + (n - lost);
+    good &= v == want;
+    n++;
+  }
+  srt_queue_destroy(q, NULL);
+  return good && n == lost + 3000;
+}
+
 static void test_crashes(void) {
+  ok(survive_chunk_crash(), "FIFO: a process killed between linking a chunk and using it leaves the queue whole");
   ok(survive_crash(SRT_QUEUE_FIFO, 1, 0), "FIFO: a process killed inside put leaves the queue whole");
   ok(survive_crash(SRT_QUEUE_PRIORITY, 2, 0),
      "priority: a process killed in the middle of a heap insert: heap repaired, nothing duplicated or lost");

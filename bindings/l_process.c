@@ -194,16 +194,27 @@ static sb_process *check_open(lua_State *L, int i) {
 
 /* This process as a Process object: the child's own, or MainProcess. */
 static sb_process *current(lua_State *L) {
-  if (self_proc && self_pid == getpid()) return self_proc;
-  sb_process *p = sb_new_obj(L, SB_T_PROCESS, sizeof *p);
+  pthread_mutex_lock(&reg_mu);
+  sb_process *me = self_proc && self_pid == getpid() ? self_proc : NULL;
+  pthread_mutex_unlock(&reg_mu);
+  if (me) return me;
+  sb_process *p = sb_new_obj(L, SB_T_PROCESS, sizeof *p); /* may raise: no lock held */
   strcpy(p->name, "MainProcess");
   p->pid = getpid();
   p->is_main = 1;
   atomic_store(&p->state, P_RUNNING);
   atomic_store(&p->started, 1);
-  self_proc = p; /* keeps the reference for the life of the process */
-  self_pid = p->pid;
-  return p;
+  pthread_mutex_lock(&reg_mu);
+  if (self_proc && self_pid == getpid()) { /* another thread was first */
+    me = self_proc;
+  } else {
+    self_proc = me = p; /* keeps the reference for the life of the process */
+    self_pid = p->pid;
+    p = NULL;
+  }
+  pthread_mutex_unlock(&reg_mu);
+  if (p) srt_decref(&p->h);
+  return me;
 }
 
 /* strand.Process{target=, args=, name=, daemon=, run=} */

@@ -33,7 +33,35 @@
 void srt_chan_init(srt_chan *ch) {
   srt_lock_init(&ch->rlock, 0);
   srt_lock_init(&ch->wlock, 0);
+  atomic_init(&ch->wseq, 0);
+  atomic_init(&ch->spin, 0);
+  ch->rseq = 0;
   ch->rpos = ch->rlen = 0;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/* Before sleeping in read for the next message: when the writer runs on
+** another CPU it often answers within a microsecond or two, far less than a
+** wake-up across CPUs costs, so poll the count of messages written for a
+** moment. The hint (spin.c) learns whether that pays: on one CPU, or when
+** the answers come late, readers go straight to sleep. */
+#define SPIN_MAX_POLLS 2000
+static void spin_for_message(srt_chan *ch) {
+  if (atomic_load_explicit(&ch->wseq, memory_order_acquire) != ch->rseq) return;
+  int polls = srt_spin_polls(&ch->spin, SPIN_MAX_POLLS);
+  for (int i = 0; i < polls; i++) {
+    cpu_relax();
+    if (atomic_load_explicit(&ch->wseq, memory_order_acquire) != ch->rseq) {
+      srt_spin_learn(&ch->spin, 1, SPIN_MAX_POLLS);
+      return;
+    }
+  }
+  if (polls) srt_spin_learn(&ch->spin, 0, SPIN_MAX_POLLS);
 }
 
 size_t srt_chan_buffered(srt_chan *ch) { return ch->rlen - ch->rpos; }
@@ -81,6 +109,7 @@ int srt_chan_send(srt_chan *ch, int wfd, const void *p, size_t len, int64_t dead
     rc = w < 0 && errno != EPIPE ? -errno : SRT_BROKEN;
     break;
   }
+  if (sent == total) atomic_fetch_add_explicit(&ch->wseq, 1, memory_order_release);
   srt_lock_release(&ch->wlock);
   return rc;
 }
@@ -118,6 +147,7 @@ int srt_chan_recv_begin(srt_chan *ch, int rfd, uint64_t *len, int64_t deadline) 
       return r;
     }
   }
+  if (ch->rlen == ch->rpos) spin_for_message(ch);
   while (ch->rlen - ch->rpos < HDR) {
     r = fill(ch, rfd, ch->rlen == ch->rpos);
     if (r != SRT_OK) {
@@ -129,6 +159,7 @@ int srt_chan_recv_begin(srt_chan *ch, int rfd, uint64_t *len, int64_t deadline) 
   uint64_t n = 0;
   for (int i = HDR - 1; i >= 0; i--) n = n << 8 | h[i];
   ch->rpos += HDR;
+  ch->rseq++;
   *len = n;
   return SRT_OK;
 }

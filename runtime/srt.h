@@ -433,7 +433,10 @@ int srt_child_wait(pid_t pid, int64_t deadline, int *status);
 #define SRT_CHAN_BUF 4096
 typedef struct srt_chan {
   srt_lock rlock, wlock;
-  uint32_t rpos, rlen; /* read-ahead bytes, under rlock */
+  _Atomic uint32_t wseq; /* messages written whole */
+  uint32_t rseq;         /* messages begun by readers, under rlock */
+  _Atomic uint32_t spin; /* adaptive spinning hint (spin.c) */
+  uint32_t rpos, rlen;   /* read-ahead bytes, under rlock */
   char rbuf[SRT_CHAN_BUF];
 } srt_chan;
 void srt_chan_init(srt_chan *ch);

@@ -125,6 +125,35 @@ static int order_for(size_t n) {
   return k;
 }
 
+/* A process killed inside the heap's lock may have left a free list half
+** linked. The block headers still tile the heap at every step of alloc and
+** free (a split lowers the kept block's order only after its upper half has
+** its own header; a block being taken or merged has tag 0), so walking them
+** in address order rebuilds every list: tag 0 means the step never finished,
+** and the block is free again. */
+static void rebuild_free_lists(void) {
+  memset(A->heads, 0, sizeof A->heads);
+  A->in_use = A->blocks = 0;
+  size_t off = 0;
+  while (off < A->space_size) {
+    blk *b = (blk *)(A->space + off);
+    int order = (int)b->order;
+    if (order < MIN_ORDER || order > A->max_order || (off & (((size_t)1 << order) - 1)))
+      abort(); /* the headers themselves are gone: nothing safe to do */
+    if (b->tag == TAG_USED) {
+      A->in_use += (size_t)1 << order;
+      A->blocks++;
+    } else {
+      push_free((fblk *)b, order);
+    }
+    off += (size_t)1 << order;
+  }
+}
+
+static void lock_heap(void) {
+  if (srt_mutex_lock(&A->lock)) rebuild_free_lists();
+}
+
 /* Give the pages of a big block being freed back to the kernel; the next
 ** user gets zero pages. The block header stays. Only the block's own pages:
 ** a small block that coalesces into a big free one must not cost a madvise
@@ -140,7 +169,7 @@ void *srt_alloc(size_t n) {
   if (!A) return NULL;
   int order = order_for(n);
   if (order < 0) return NULL;
-  srt_mutex_lock(&A->lock);
+  lock_heap();
   int k = order;
   while (k <= A->max_order && !A->heads[k]) k++;
   if (k > A->max_order) {
@@ -152,6 +181,7 @@ void *srt_alloc(size_t n) {
   while (k > order) { /* split, keeping the lower half */
     k--;
     push_free((fblk *)((char *)b + ((size_t)1 << k)), k);
+    b->h.order = (uint32_t)k; /* the headers tile the heap at every step */
   }
   b->h.tag = TAG_USED;
   b->h.order = (uint32_t)order;
@@ -183,7 +213,7 @@ void srt_free(void *p) {
   blk *h = header_of(p);
   if (!h) abort(); /* a double free or a foreign pointer: memory is corrupt */
   release_pages(h, (int)h->order); /* still ours: no lock needed */
-  srt_mutex_lock(&A->lock);
+  lock_heap();
   fblk *b = (fblk *)h;
   int order = (int)h->order;
   A->in_use -= (size_t)1 << order;
@@ -204,7 +234,7 @@ void srt_free(void *p) {
 void srt_arena_stats_get(srt_arena_stats *st) {
   memset(st, 0, sizeof *st);
   if (!A) return;
-  srt_mutex_lock(&A->lock);
+  lock_heap();
   st->capacity = A->space_size;
   st->in_use = A->in_use;
   st->blocks = A->blocks;

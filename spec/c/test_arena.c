@@ -2,7 +2,9 @@
 ** races between threads and between forked processes, object refcounts. */
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "srt.h"
@@ -114,5 +116,21 @@ int main(void) {
   srt_decref(o);
   srt_arena_stats_get(&st);
   ok(destroyed == 1 && st.in_use == 0, "last decref destroys and frees");
+  /* processes SIGKILLed at random points of alloc/free (some inside the
+  ** heap's lock) leave a heap the others go on using */
+  int survived = 1;
+  for (int round = 0; round < 30 && survived; round++) {
+    pid_t victim = fork();
+    if (victim == 0) {
+      for (;;) churn((void *)(uintptr_t)(500 + round));
+    }
+    struct timespec ts = {0, 200000 + (round % 7) * 150000};
+    nanosleep(&ts, NULL);
+    kill(victim, SIGKILL);
+    waitpid(victim, NULL, 0);
+    survived = churn((void *)(uintptr_t)(900 + round)) == NULL;
+  }
+  ok(survived, "a heap whose users were killed mid-operation keeps working");
+
   return 0;
 }

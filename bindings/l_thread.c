@@ -441,9 +441,8 @@ static int l_start(lua_State *L) {
     lua_rawseti(L, -2, 1);
   }
   if (lua_isnil(L, 3)) { /* no target: Python's run() does nothing */
-    lua_pop(L, 1);
     luaL_loadstring(L, "return");
-    lua_insert(L, 3);
+    lua_replace(L, 3);
   }
   push_user_globals(L, 3);
   push_user_excepthook(L);

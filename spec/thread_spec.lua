@@ -117,6 +117,14 @@ describe("Thread", function()
     end
   end)
 
+  it("with neither target nor run does nothing, as Python's", function()
+    local t = strand.Thread{}
+    t:start()
+    assert.is_true(t:join(10))
+    assert.is_nil(t.error)
+    assert.equal(0, select("#", t:result()))
+  end)
+
   it("supports a run method, as Python's subclassing", function()
     local t = strand.Thread{run = function(self) return "ran in " .. self.name end, name = "sub"}
     t:start(); t:join(10)

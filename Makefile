@@ -103,7 +103,7 @@ scripts: deps all
 	@for s in scripts/*.lua; do echo "== $$s"; $(BUILD)/strand $$s || exit 1; done
 
 bench: deps all
-	sh bench/run.sh
+	bash bench/run.sh
 
 # a directory under PREFIX written as ${prefix}/..., as .pc files do
 under_prefix = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))

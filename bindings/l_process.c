@@ -52,8 +52,7 @@ typedef struct sb_process {
 /* ---- the children of this process -------------------------------------------- */
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t reap_mu = PTHREAD_MUTEX_INITIALIZER;
-static sb_process **kids;
-static size_t nkids, kids_cap;
+static sb_registry children = SB_REGISTRY_INIT;
 static unsigned long name_counter; /* per process, as Python's _children counter */
 static sb_process *self_proc;      /* current_process() in a child */
 static pid_t self_pid;
@@ -61,59 +60,22 @@ static lua_State *child_L; /* the child's state, for the exit path of os.exit */
 static pid_t child_tid;
 static srt_tctx *child_ctx; /* the child's own thread context */
 
-static void reg_add(sb_process *p) {
-  pthread_mutex_lock(&reg_mu);
-  if (nkids == kids_cap) {
-    size_t cap = kids_cap ? kids_cap * 2 : 16;
-    sb_process **n = realloc(kids, cap * sizeof *n);
-    if (!n) abort();
-    kids = n;
-    kids_cap = cap;
-  }
-  srt_incref(&p->h);
-  kids[nkids++] = p;
-  pthread_mutex_unlock(&reg_mu);
-}
-
-static void reg_remove(sb_process *p) {
-  pthread_mutex_lock(&reg_mu);
-  for (size_t i = 0; i < nkids; i++) {
-    if (kids[i] == p) {
-      kids[i] = kids[--nkids];
-      pthread_mutex_unlock(&reg_mu);
-      srt_decref(&p->h);
-      return;
-    }
-  }
-  pthread_mutex_unlock(&reg_mu);
-}
+#define reg_add(p) sb_registry_add(&children, &(p)->h)
+#define reg_remove(p) sb_registry_remove(&children, &(p)->h)
 
 /* A copy of the list with a reference on each. */
 static sb_process **reg_snapshot(size_t *n) {
-  pthread_mutex_lock(&reg_mu);
-  sb_process **c = malloc((nkids ? nkids : 1) * sizeof *c);
-  *n = c ? nkids : 0;
-  for (size_t i = 0; i < *n; i++) {
-    c[i] = kids[i];
-    srt_incref(&c[i]->h);
-  }
-  pthread_mutex_unlock(&reg_mu);
-  return c;
+  return (sb_process **)sb_registry_snapshot(&children, n, NULL);
 }
 
-static void release_snapshot(sb_process **c, size_t n) {
-  for (size_t i = 0; i < n; i++) srt_decref(&c[i]->h);
-  free(c);
-}
+static void release_snapshot(sb_process **c, size_t n) { sb_registry_release((srt_obj **)c, n); }
 
 /* The parent's children belong to the parent (and so do the references
 ** the list holds): the child only drops its copy of the list. */
 static void atfork_child(void) {
   pthread_mutex_init(&reg_mu, NULL);
   pthread_mutex_init(&reap_mu, NULL);
-  free(kids);
-  kids = NULL;
-  nkids = kids_cap = 0;
+  sb_registry_forget(&children);
   name_counter = 0;
 }
 

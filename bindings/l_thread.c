@@ -34,46 +34,17 @@ typedef struct sb_thread {
 } sb_thread;
 
 /* ---- the live threads of this process -------------------------------------- */
-static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
-static sb_thread **live;
-static size_t nlive, live_cap;
+static sb_registry live = SB_REGISTRY_INIT;
 static sb_thread *main_thread;
 static pid_t main_pid;
 
-static void live_add(sb_thread *t) {
-  pthread_mutex_lock(&live_mu);
-  if (nlive == live_cap) {
-    size_t cap = live_cap ? live_cap * 2 : 16;
-    sb_thread **p = realloc(live, cap * sizeof *p);
-    if (!p) abort();
-    live = p;
-    live_cap = cap;
-  }
-  srt_incref(&t->h);
-  live[nlive++] = t;
-  pthread_mutex_unlock(&live_mu);
-}
-
-static void live_remove(sb_thread *t) {
-  pthread_mutex_lock(&live_mu);
-  for (size_t i = 0; i < nlive; i++) {
-    if (live[i] == t) {
-      live[i] = live[--nlive];
-      pthread_mutex_unlock(&live_mu);
-      srt_decref(&t->h);
-      return;
-    }
-  }
-  pthread_mutex_unlock(&live_mu);
-}
+#define live_add(t) sb_registry_add(&live, &(t)->h)
+#define live_remove(t) sb_registry_remove(&live, &(t)->h)
 
 /* In a forked child only the forking thread exists; the parent's list
 ** belongs to the parent (its references too), so it is simply forgotten. */
 static void atfork_child(void) {
-  pthread_mutex_init(&live_mu, NULL);
-  free(live); /* the array is the child's copy; the references are the parent's */
-  live = NULL;
-  nlive = live_cap = 0;
+  sb_registry_forget(&live);
   main_thread = NULL;
 }
 
@@ -622,13 +593,12 @@ static int l_main_thread(lua_State *L) {
 
 /* A thread leaves the live list just after it wakes its joiners, so one that
 ** is done but still listed is not counted: after join() it is gone, as in Python. */
+static int not_done(const srt_obj *o) {
+  return atomic_load(&((const sb_thread *)o)->state) != TS_DONE;
+}
+
 static int l_active_count(lua_State *L) {
-  pthread_mutex_lock(&live_mu);
-  lua_Integer n = 1;
-  for (size_t i = 0; i < nlive; i++)
-    if (atomic_load(&live[i]->state) != TS_DONE) n++;
-  pthread_mutex_unlock(&live_mu);
-  lua_pushinteger(L, n);
+  lua_pushinteger(L, (lua_Integer)sb_registry_count(&live, not_done) + 1);
   return 1;
 }
 
@@ -636,18 +606,11 @@ static int l_enumerate(lua_State *L) {
   lua_newtable(L);
   sb_push_ref(L, &get_main_thread(L)->h);
   lua_rawseti(L, -2, 1);
-  pthread_mutex_lock(&live_mu);
-  size_t n = 0;
-  sb_thread **copy = malloc((nlive ? nlive : 1) * sizeof *copy);
-  for (size_t i = 0; copy && i < nlive; i++) {
-    if (atomic_load(&live[i]->state) == TS_DONE) continue; /* see active_count */
-    copy[n] = live[i];
-    srt_incref(&copy[n++]->h);
-  }
-  pthread_mutex_unlock(&live_mu);
+  size_t n;
+  srt_obj **copy = sb_registry_snapshot(&live, &n, not_done);
   if (!copy) return luaL_error(L, "not enough memory");
   for (size_t i = 0; i < n; i++) {
-    sb_push_handle(L, &copy[i]->h);
+    sb_push_handle(L, copy[i]); /* takes over the snapshot's reference */
     lua_rawseti(L, -2, (lua_Integer)i + 2);
   }
   free(copy);
@@ -708,18 +671,6 @@ static int l_timer(lua_State *L) {
 }
 
 /* ---- shutdown ------------------------------------------------------------------- */
-static sb_thread **snapshot(size_t *n) {
-  pthread_mutex_lock(&live_mu);
-  sb_thread **copy = malloc((nlive ? nlive : 1) * sizeof *copy);
-  *n = copy ? nlive : 0;
-  for (size_t i = 0; i < *n; i++) {
-    copy[i] = live[i];
-    srt_incref(&copy[i]->h);
-  }
-  pthread_mutex_unlock(&live_mu);
-  return copy;
-}
-
 static void wait_quiet(sb_thread *t, int64_t deadline) {
   while (atomic_load(&t->state) != TS_DONE) {
     uint32_t s = atomic_load(&t->state);
@@ -731,7 +682,7 @@ static void wait_quiet(sb_thread *t, int64_t deadline) {
 
 void sb_threads_shutdown(int cancel_all) {
   size_t n;
-  sb_thread **all = snapshot(&n);
+  sb_thread **all = (sb_thread **)sb_registry_snapshot(&live, &n, NULL);
   if (!all) return;
   for (size_t i = 0; i < n; i++)
     if (cancel_all || all[i]->daemon) srt_interrupt(&all[i]->ctx, SRT_INT_CANCEL);
@@ -745,16 +696,10 @@ void sb_threads_shutdown(int cancel_all) {
   }
   int64_t grace = srt_deadline(2.0);
   for (size_t i = 0; i < n; i++) wait_quiet(all[i], grace);
-  for (size_t i = 0; i < n; i++) srt_decref(&all[i]->h);
-  free(all);
+  sb_registry_release((srt_obj **)all, n);
 }
 
-int sb_threads_running(void) {
-  pthread_mutex_lock(&live_mu);
-  int n = (int)nlive;
-  pthread_mutex_unlock(&live_mu);
-  return n;
-}
+int sb_threads_running(void) { return (int)sb_registry_count(&live, NULL); }
 
 /* ---- registration ----------------------------------------------------------------- */
 static const luaL_Reg thread_methods[] = {

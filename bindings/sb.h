@@ -83,6 +83,23 @@ srt_obj *sb_test_any(lua_State *L, int idx);          /* any strand handle */
 void *sb_new_obj(lua_State *L, uint32_t type, size_t size);
 void *sb_alloc(lua_State *L, size_t n); /* arena bytes or MemoryError */
 
+/* ---- registries: process-local lists of objects, one reference each ---- */
+typedef struct sb_registry {
+  pthread_mutex_t mu;
+  srt_obj **items;
+  size_t n, cap;
+} sb_registry;
+#define SB_REGISTRY_INIT {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0}
+void sb_registry_add(sb_registry *r, srt_obj *o);   /* takes a reference */
+int sb_registry_remove(sb_registry *r, srt_obj *o); /* drops it; 0 if absent */
+/* The items for which keep (if given) is true, with a reference on each;
+** NULL only when out of memory. Give back with sb_registry_release. */
+srt_obj **sb_registry_snapshot(sb_registry *r, size_t *n, int (*keep)(const srt_obj *o));
+void sb_registry_release(srt_obj **items, size_t n);
+size_t sb_registry_count(sb_registry *r, int (*keep)(const srt_obj *o));
+/* In a forked child: drop this copy of the list, not the parent's references. */
+void sb_registry_forget(sb_registry *r);
+
 /* ---- errors ------------------------------------------------------------------ */
 /* strand errors are tables {kind=, message=, traceback=?, worker=?} with the
 ** metatable "strand.Error" (__tostring gives "kind: message"). */

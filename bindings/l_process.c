@@ -181,20 +181,7 @@ static sb_process *current(lua_State *L) {
 
 /* strand.Process{target=, args=, name=, daemon=, run=} */
 static int l_process_new(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  lua_getfield(L, 1, "target"); /* 2 */
-  lua_getfield(L, 1, "run");    /* 3 */
-  if (!lua_isnil(L, 2) && !lua_isfunction(L, 2))
-    return luaL_error(L, "Process: target must be a function, got %s", luaL_typename(L, 2));
-  if (!lua_isnil(L, 3) && !lua_isfunction(L, 3))
-    return luaL_error(L, "Process: run must be a function, got %s", luaL_typename(L, 3));
-  lua_getfield(L, 1, "args"); /* 4 */
-  if (!lua_isnil(L, 4) && !lua_istable(L, 4))
-    return luaL_error(L, "Process: args must be a table, got %s", luaL_typename(L, 4));
-  lua_getfield(L, 1, "name"); /* 5 */
-  if (!lua_isnil(L, 5) && !lua_isstring(L, 5)) return luaL_error(L, "Process: name must be a string");
-  lua_getfield(L, 1, "daemon"); /* 6 */
+  sb_spawn_options(L, "Process");
   sb_process *me = current(L);
   sb_process *p = sb_new_obj(L, SB_T_PROCESS, sizeof *p);
   sb_push_handle(L, &p->h); /* 7 */
@@ -207,14 +194,7 @@ static int l_process_new(lua_State *L) {
            me->is_main ? "" : ":", n);
   if (lua_isstring(L, 5)) snprintf(p->name, sizeof p->name, "%s", lua_tostring(L, 5));
   else snprintf(p->name, sizeof p->name, "Process-%s", p->ident);
-  lua_createtable(L, 0, 3);
-  lua_pushvalue(L, 2);
-  lua_setfield(L, -2, "target");
-  lua_pushvalue(L, 3);
-  lua_setfield(L, -2, "run");
-  lua_pushvalue(L, 4);
-  lua_setfield(L, -2, "args");
-  lua_setiuservalue(L, 7, 1);
+  sb_spawn_keep(L, 7);
   return 1;
 }
 
@@ -359,26 +339,7 @@ static int l_start(lua_State *L) {
   uint32_t zero = 0;
   if (!atomic_compare_exchange_strong(&p->started, &zero, 1))
     return sb_error(L, "AssertionError", "cannot start a process twice");
-  lua_settop(L, 1);
-  lua_getiuservalue(L, 1, 1); /* 2: {target, run, args} */
-  lua_getfield(L, 2, "run");
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    lua_getfield(L, 2, "target");
-    lua_getfield(L, 2, "args");
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      lua_newtable(L);
-    }
-  } else { /* run(self) */
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, 1);
-    lua_rawseti(L, -2, 1);
-  }
-  if (lua_isnil(L, 3)) { /* no target: Python's run() does nothing */
-    luaL_loadstring(L, "return");
-    lua_replace(L, 3);
-  }
+  sb_spawn_callable(L);
   reap_finished();
   p->parent = getpid();
   atomic_store(&p->state, P_RUNNING);

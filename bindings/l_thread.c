@@ -277,21 +277,7 @@ static void default_name(lua_State *L, sb_thread *t, int fn) {
 
 /* strand.Thread{target=, args=, name=, daemon=, run=} */
 static int l_thread_new(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  lua_getfield(L, 1, "target"); /* 2 */
-  lua_getfield(L, 1, "run");    /* 3 */
-  if (!lua_isnil(L, 2) && !lua_isfunction(L, 2))
-    return luaL_error(L, "Thread: target must be a function, got %s", luaL_typename(L, 2));
-  if (!lua_isnil(L, 3) && !lua_isfunction(L, 3))
-    return luaL_error(L, "Thread: run must be a function, got %s", luaL_typename(L, 3));
-  lua_getfield(L, 1, "args"); /* 4 */
-  if (!lua_isnil(L, 4) && !lua_istable(L, 4))
-    return luaL_error(L, "Thread: args must be a table, got %s", luaL_typename(L, 4));
-  lua_getfield(L, 1, "name"); /* 5 */
-  if (!lua_isnil(L, 5) && !lua_isstring(L, 5))
-    return luaL_error(L, "Thread: name must be a string");
-  lua_getfield(L, 1, "daemon"); /* 6 */
+  sb_spawn_options(L, "Thread");
   sb_thread *t = sb_new_obj(L, SB_T_THREAD, sizeof *t);
   sb_push_handle(L, &t->h); /* 7 */
   if (lua_isnil(L, 6)) { /* inherit from the creating thread, as Python */
@@ -303,15 +289,7 @@ static int l_thread_new(lua_State *L) {
   }
   if (lua_isstring(L, 5)) snprintf(t->name, sizeof t->name, "%s", lua_tostring(L, 5));
   else default_name(L, t, lua_isnil(L, 2) ? 3 : 2);
-  /* keep target/run/args in the handle's own fields until start() */
-  lua_createtable(L, 0, 3);
-  lua_pushvalue(L, 2);
-  lua_setfield(L, -2, "target");
-  lua_pushvalue(L, 3);
-  lua_setfield(L, -2, "run");
-  lua_pushvalue(L, 4);
-  lua_setfield(L, -2, "args");
-  lua_setiuservalue(L, 7, 1);
+  sb_spawn_keep(L, 7);
   return 1;
 }
 
@@ -395,26 +373,7 @@ static int l_start(lua_State *L) {
   uint32_t zero = 0;
   if (t->is_main || !atomic_compare_exchange_strong(&t->started, &zero, 1))
     return luaL_error(L, "threads can only be started once");
-  lua_settop(L, 1);
-  lua_getiuservalue(L, 1, 1); /* 2: {target, run, args} */
-  lua_getfield(L, 2, "run");
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    lua_getfield(L, 2, "target");
-    lua_getfield(L, 2, "args");
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      lua_newtable(L);
-    }
-  } else { /* run(self): the handle is the first argument */
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, 1);
-    lua_rawseti(L, -2, 1);
-  }
-  if (lua_isnil(L, 3)) { /* no target: Python's run() does nothing */
-    luaL_loadstring(L, "return");
-    lua_replace(L, 3);
-  }
+  sb_spawn_callable(L);
   push_user_globals(L, 3);
   push_user_excepthook(L);
   size_t len;

@@ -83,6 +83,16 @@ srt_obj *sb_test_any(lua_State *L, int idx);          /* any strand handle */
 void *sb_new_obj(lua_State *L, uint32_t type, size_t size);
 void *sb_alloc(lua_State *L, size_t n); /* arena bytes or MemoryError */
 
+/* ---- spawn.c: what Thread{} and Process{} share ---------------------------- */
+/* Check the options table at 1; leaves target 2, run 3, args 4, name 5,
+** daemon 6 on the stack. `what` names the constructor in errors. */
+void sb_spawn_options(lua_State *L, const char *what);
+/* Keep target/run/args (2..4) in the handle's own fields until start(). */
+void sb_spawn_keep(lua_State *L, int handle);
+/* For start(), handle at 1: leaves the fields at 2, the function to run at 3
+** and its argument table at 4. */
+void sb_spawn_callable(lua_State *L);
+
 /* ---- registries: process-local lists of objects, one reference each ---- */
 typedef struct sb_registry {
   pthread_mutex_t mu;

@@ -566,6 +566,19 @@ void sb_task_drop_args(sb_task *t) {
   t->args_len = 0;
 }
 
+/* Push the k-th number of a packed chunk: 'i' integers, 'd' floats. */
+static void push_packed(lua_State *L, const unsigned char *d, uint32_t k, int kind) {
+  if (kind == 'i') {
+    lua_Integer v;
+    memcpy(&v, d + 8 * (size_t)k, 8);
+    lua_pushinteger(L, v);
+  } else {
+    lua_Number v;
+    memcpy(&v, d + 8 * (size_t)k, 8);
+    lua_pushnumber(L, v);
+  }
+}
+
 /* A chunk of numbers (packed 'i' or 'd'): call the function on each and
 ** write each result, if it is a number of the kind the first result had,
 ** over its item, so the block becomes the result message with no other
@@ -582,15 +595,7 @@ static int map_numbers(lua_State *L, sb_task *t, run_rec *rr) {
   luaL_checkstack(L, 8, "map chunk");
   for (uint32_t k = 0; k < n; k++) {
     lua_pushvalue(L, 1);
-    if (in == 'i') {
-      lua_Integer v;
-      memcpy(&v, d + 8 * (size_t)k, 8);
-      lua_pushinteger(L, v);
-    } else {
-      lua_Number v;
-      memcpy(&v, d + 8 * (size_t)k, 8);
-      lua_pushnumber(L, v);
-    }
+    push_packed(L, d, k, in);
     lua_call(L, 1, 1);
     int kind = lua_isinteger(L, -1) ? 'i' : lua_type(L, -1) == LUA_TNUMBER ? 'd' : 0;
     if (!outk) outk = kind;
@@ -608,28 +613,12 @@ static int map_numbers(lua_State *L, sb_task *t, run_rec *rr) {
     /* the generic way from here: results 0..k-1 below this one, then the rest */
     luaL_checkstack(L, (int)n + 8, "map chunk too large");
     for (uint32_t j = 0; j < k; j++) {
-      if (outk == 'i') {
-        lua_Integer v;
-        memcpy(&v, d + 8 * (size_t)j, 8);
-        lua_pushinteger(L, v);
-      } else {
-        lua_Number v;
-        memcpy(&v, d + 8 * (size_t)j, 8);
-        lua_pushnumber(L, v);
-      }
+      push_packed(L, d, j, outk);
     }
     lua_rotate(L, 2, -1);
     for (uint32_t j = k + 1; j < n; j++) {
       lua_pushvalue(L, 1);
-      if (in == 'i') {
-        lua_Integer v;
-        memcpy(&v, d + 8 * (size_t)j, 8);
-        lua_pushinteger(L, v);
-      } else {
-        lua_Number v;
-        memcpy(&v, d + 8 * (size_t)j, 8);
-        lua_pushnumber(L, v);
-      }
+      push_packed(L, d, j, in);
       lua_call(L, 1, 1);
     }
     return 0;

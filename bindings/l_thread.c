@@ -204,7 +204,7 @@ static void *thread_main(void *arg) {
       report_error(L, t, lua_gettop(L));
       if (!t->result) store_result(L, t, lua_gettop(L), 1, 1);
     }
-    lua_close(L);
+    sb_close_state(L);
   } else {
     fprintf(stderr, "Exception in thread %s: cannot create a Lua state\n", t->name);
     t->failed = 1;

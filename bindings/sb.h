@@ -161,6 +161,8 @@ int sb_decode_small(lua_State *L, const char *p, size_t len);
 ** package.loaded, the creator's package.path/cpath, and the host's init hook.
 ** Returns NULL when out of memory. */
 lua_State *sb_new_state(const char *path, const char *cpath);
+/* Close a state made by sb_new_state, and its heap. */
+void sb_close_state(lua_State *L);
 /* Run fn at -1 under pcall with a traceback handler; on failure leaves an
 ** error value (strand.Error with traceback) on the stack and returns != 0. */
 int sb_pcall_traceback(lua_State *L, int nargs, int nresults);

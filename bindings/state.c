@@ -6,6 +6,7 @@
 #include "sb.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 static void install_wake_hook(void);
@@ -92,18 +93,67 @@ static int open_state(lua_State *L) {
   return 0;
 }
 
+/* What luaL_newstate sets, for a state on its own heap: a panic message,
+** and warnings off until a script sends "@on" (as the stand-alone lua). */
+static int panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "PANIC: unprotected error in call to Lua API (%s)\n", msg ? msg : "?");
+  fflush(stderr);
+  return 0; /* then Lua aborts */
+}
+
+static void warn_on(void *ud, const char *msg, int tocont);
+static void warn_off(void *ud, const char *msg, int tocont);
+
+/* A control message ("@on", "@off") switches warnings; others are ignored. */
+static int warn_control(lua_State *L, const char *msg, int tocont) {
+  if (tocont || *msg != '@') return 0;
+  if (strcmp(msg, "@off") == 0) lua_setwarnf(L, warn_off, L);
+  else if (strcmp(msg, "@on") == 0) lua_setwarnf(L, warn_on, L);
+  return 1;
+}
+
+static void warn_cont(void *ud, const char *msg, int tocont) {
+  fputs(msg, stderr);
+  if (tocont) return;
+  fputs("\n", stderr);
+  lua_setwarnf((lua_State *)ud, warn_on, ud);
+}
+
+static void warn_on(void *ud, const char *msg, int tocont) {
+  if (warn_control(ud, msg, tocont)) return;
+  fputs("Lua warning: ", stderr);
+  warn_cont(ud, msg, tocont);
+  if (tocont) lua_setwarnf((lua_State *)ud, warn_cont, ud);
+}
+
+static void warn_off(void *ud, const char *msg, int tocont) { warn_control(ud, msg, tocont); }
+
 lua_State *sb_new_state(const char *path, const char *cpath) {
-  lua_State *L = luaL_newstate();
-  if (!L) return NULL;
+  srt_heap *heap = srt_heap_new();
+  lua_State *L = heap ? lua_newstate(srt_heap_alloc, heap) : NULL;
+  if (!L) {
+    srt_heap_delete(heap);
+    return NULL;
+  }
+  lua_atpanic(L, panic);
+  lua_setwarnf(L, warn_off, L);
   lua_pushcfunction(L, open_state);
   lua_pushlightuserdata(L, (void *)path);
   lua_pushlightuserdata(L, (void *)cpath);
   if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-    lua_close(L);
+    sb_close_state(L);
     return NULL;
   }
   sb_install_interrupt_hook(L);
   return L;
+}
+
+void sb_close_state(lua_State *L) {
+  void *heap;
+  lua_getallocf(L, &heap);
+  lua_close(L);
+  srt_heap_delete(heap);
 }
 
 const char *sb_current_name(lua_State *L) {

@@ -450,4 +450,14 @@ int srt_chan_recv_body(srt_chan *ch, int rfd, void *dst, uint64_t n);
 int srt_chan_wait_readable(srt_chan *ch, int rfd, int64_t deadline);
 size_t srt_chan_buffered(srt_chan *ch);
 
+/* ---- a private heap for one Lua state (heap.c) --------------------------- */
+/* Small blocks from chunks the heap owns, given back all at once by delete
+** (blocks over 512 bytes are the C library's: free them first, as lua_close
+** does). Used by one thread at a time. srt_heap_alloc has the shape of lua_Alloc (ud is
+** the heap; osize is the block's old size, or anything when p is NULL). */
+typedef struct srt_heap srt_heap;
+srt_heap *srt_heap_new(void);
+void *srt_heap_alloc(void *ud, void *p, size_t osize, size_t nsize);
+void srt_heap_delete(srt_heap *h);
+
 #endif

@@ -340,6 +340,7 @@ static void push_cnames(lua_State *L) {
       lua_pop(L, 1);
       continue;
     }
+    if (strcmp(cfunc_libs[i], "strand") == 0) sb_module_complete(L, -1);
     lua_pushnil(L);
     while (lua_next(L, -2)) {
       if (lua_iscfunction(L, -1) && lua_type(L, -2) == LUA_TSTRING) {

@@ -412,6 +412,8 @@ static double check_seconds(lua_State *L, int idx, const char *what) {
   return s;
 }
 
+static void open_watchdog_meta(lua_State *L);
+
 /* strand.debug_watchdog(timeout [, grace]) */
 static int l_debug_watchdog(lua_State *L) {
   double timeout = check_seconds(L, 1, "timeout");
@@ -421,6 +423,7 @@ static int l_debug_watchdog(lua_State *L) {
   sb_install_interrupt_hook(L); /* so a busy Lua loop notices too */
   watchdog **p = lua_newuserdatauv(L, sizeof *p, 0);
   *p = NULL;
+  open_watchdog_meta(L); /* the first watchdog of this state makes it */
   luaL_setmetatable(L, WD_MT);
   watchdog *w = calloc(1, sizeof *w);
   if (!w) return luaL_error(L, "not enough memory");
@@ -490,10 +493,13 @@ static void open_watchdog_meta(lua_State *L) {
   lua_pop(L, 1);
 }
 
-void sb_open_debug(lua_State *L) {
+void sb_debug_register_state(lua_State *L) {
   pthread_once(&reg_once, reg_init);
   register_state(L);
-  open_watchdog_meta(L);
+}
+
+void sb_open_debug(lua_State *L) {
+  sb_debug_register_state(L);
   sb_setfn(L, "debug_threads", l_debug_threads);
   sb_setfn(L, "debug_cancel", l_debug_cancel);
   sb_setfn(L, "debug_forks", l_debug_forks);

@@ -584,12 +584,17 @@ static const sb_type executor_type = {
     SB_T_EXECUTOR, "strand.Executor", executor_methods, executor_getters, NULL,
     executor_close, executor_tostring, NULL,            executor_destroy};
 
+/* Every state, even one whose module is not filled yet, can be a worker. */
+void sb_executor_state(lua_State *L) {
+  lua_pushcfunction(L, tpe_worker);
+  lua_setfield(L, LUA_REGISTRYINDEX, "strand.tpe_worker");
+}
+
 void sb_open_executor(lua_State *L) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, install_atfork);
   sb_register_type(&executor_type);
-  lua_pushcfunction(L, tpe_worker);
-  lua_setfield(L, LUA_REGISTRYINDEX, "strand.tpe_worker");
+  sb_executor_state(L);
   sb_setfn(L, "ThreadPoolExecutor", l_tpe_new);
   sb_setfn(L, "ProcessPoolExecutor", l_ppe_new);
 }

@@ -132,8 +132,8 @@ static const view views[] = {{"threading", threading_names},
                              {"shared", shared_names},
                              {NULL, NULL}};
 
-/* __index of the module: build a view the first time it is asked for. */
-static int module_index(lua_State *L) {
+/* A view the first time it is asked for (module at 1, key at 2). */
+static int push_view(lua_State *L) {
   const char *key = lua_tostring(L, 2);
   for (int v = 0; key && views[v].name; v++) {
     if (strcmp(key, views[v].name) != 0) continue;
@@ -164,12 +164,16 @@ static const luaL_Reg strand_funcs[] = {
     {"error", l_error},         {"print", l_print},         {"arena_stats", l_arena_stats},
     {NULL, NULL}};
 
-int luaopen_strand(lua_State *L) {
-  if (strand_init() != 0) return luaL_error(L, "strand: cannot map the shared arena");
-  luaL_newlib(L, strand_funcs);
-  lua_pushliteral(L, STRAND_VERSION);
-  lua_setfield(L, -2, "_VERSION");
-  sb_open_codec(L);
+/* ---- filling the module ------------------------------------------------------- */
+/* Opening all of strand (about 80 functions) was a fifth of a thread's start
+** cost, and most threads touch a few names or none. The first state of a
+** process opens it whole (that also registers every handle type, once per
+** process, before any handle travels); later states, the workers, get a
+** table that fills itself on its first lookup, pairs or codec walk. What
+** each state needs at once (the codec's watch on package.loaded, its entry in
+** debug_threads, the executor worker, print) is done at open either way. */
+static void fill(lua_State *L) { /* the module at -1 */
+  luaL_setfuncs(L, strand_funcs, 0);
   sb_open_thread(L);
   sb_open_process(L);
   sb_open_queue(L);
@@ -183,9 +187,70 @@ int luaopen_strand(lua_State *L) {
   sb_open_debug(L);
   sb_open_pool(L);
   sb_open_futures(L);
+}
+
+static int lazy_index(lua_State *L);
+
+static void set_filled_meta(lua_State *L) { /* the module at -1 */
   lua_createtable(L, 0, 1);
-  sb_setfn(L, "__index", module_index);
+  sb_setfn(L, "__index", push_view);
   lua_setmetatable(L, -2);
+}
+
+void sb_module_complete(lua_State *L, int idx) {
+  if (!lua_getmetatable(L, idx)) return;
+  lua_getfield(L, -1, "__index");
+  int lazy = lua_tocfunction(L, -1) == lazy_index;
+  lua_pop(L, 2);
+  if (!lazy) return;
+  lua_pushvalue(L, idx);
+  set_filled_meta(L); /* first: the parts may read the module */
+  fill(L);
+  lua_pop(L, 1);
+}
+
+static int lazy_index(lua_State *L) {
+  sb_module_complete(L, 1);
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, 1) != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  return push_view(L);
+}
+
+static int raw_next(lua_State *L) {
+  lua_settop(L, 2);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+static int lazy_pairs(lua_State *L) {
+  sb_module_complete(L, 1);
+  lua_pushcfunction(L, raw_next);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+int luaopen_strand(lua_State *L) {
+  static _Atomic int opened_once;
+  if (strand_init() != 0) return luaL_error(L, "strand: cannot map the shared arena");
+  lua_createtable(L, 0, 96);
+  lua_pushliteral(L, STRAND_VERSION);
+  lua_setfield(L, -2, "_VERSION");
+  sb_open_codec(L);
+  sb_debug_register_state(L);
+  sb_executor_state(L);
+  if (atomic_exchange(&opened_once, 1)) {
+    lua_createtable(L, 0, 2);
+    sb_setfn(L, "__index", lazy_index);
+    sb_setfn(L, "__pairs", lazy_pairs);
+    lua_setmetatable(L, -2);
+  } else {
+    set_filled_meta(L);
+    fill(L);
+  }
   lua_pushcfunction(L, l_print);
   lua_setglobal(L, "print");
   return 1;

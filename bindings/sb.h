@@ -189,6 +189,10 @@ void sb_open_shared(lua_State *L);
 void sb_open_pool(lua_State *L);
 void sb_open_futures(lua_State *L);
 void sb_open_debug(lua_State *L); /* debug_threads, debug_watchdog: l_debug.c */
+void sb_debug_register_state(lua_State *L); /* list this state for debug_threads */
+/* Worker states fill the strand module on first use (l_strand.c); code that
+** walks the table raw (the codec's map of C functions) fills it first. */
+void sb_module_complete(lua_State *L, int idx);
 
 /* End-of-program work for the CLI and strand_shutdown: join non-daemon
 ** threads and processes, end daemon ones. */
@@ -334,6 +338,7 @@ void sb_run_callbacks(lua_State *L);
 int sb_push_map_iter(lua_State *L, int fidx, int ordered, int64_t deadline);
 void sb_future_destroy(srt_obj *o); /* the destroy hook of Future and AsyncResult */
 void sb_open_executor(lua_State *L); /* l_executor.c */
+void sb_executor_state(lua_State *L); /* what every state needs of it */
 void sb_executors_atexit(int cancel_all);
 /* The end of the program: executors finish their queues, pools terminate. */
 void sb_pools_atexit(int cancel_all);

@@ -26,6 +26,28 @@ describe("Thread", function()
     assert.equal(42, t:result())
   end)
 
+  it("gives a worker the whole strand module, however it is first touched", function()
+    local function functions(m) -- names of its functions (views are tables)
+      local n = {}
+      for k, v in pairs(m) do if type(v) == "function" then n[#n + 1] = k end end
+      table.sort(n)
+      return table.concat(n, " ")
+    end
+    local s = strand -- the upvalue travels by name: the worker's own module
+    local t = strand.Thread{target = function()
+      local first = functions(s) -- pairs before any lookup
+      local sleep = s.sleep
+      -- a C function of strand travels by name, from a worker too
+      local back = s.decode(s.encode(function() return sleep end))()
+      return first, back == sleep, s.threading.Thread == s.Thread
+    end}
+    t:start(); assert.is_true(t:join(10))
+    local first, same_sleep, views = t:result()
+    assert.equal(functions(strand), first)
+    assert.is_true(same_sleep)
+    assert.is_true(views)
+  end)
+
   it("names threads like Python", function()
     local function worker() end
     local t = strand.Thread{target = worker}

@@ -52,6 +52,8 @@
 #define LIVENESS_S 1.0  /* an idle first worker checks this often that its owner lives */
 #define TERM_GRACE_S 1.0 /* terminate: how long a stopped task may take to unwind */
 
+void sb_map_loop_prepare(lua_State *L); /* task.c */
+
 static int open_pidfd(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 static int pidfd_kill(int fd, int sig) { return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0); }
 
@@ -611,6 +613,7 @@ static void undo_start(sb_engine *e, int n) {
 sb_engine *sb_engine_start(lua_State *L, int nworkers, int maxtasks, void **init,
                            size_t init_len, const char *worker_name) {
   reap_orphans(0);
+  sb_map_loop_prepare(L); /* once per process, not once per worker */
   size_t sz = sizeof(sb_engine) + (size_t)nworkers * sizeof(wslot);
   sb_engine *e = sb_alloc(L, sz);
   engines_alive++;

@@ -632,58 +632,115 @@ static int map_numbers(lua_State *L, sb_task *t, run_rec *rr) {
 }
 
 /* The same with the loop in Lua, where calling the function costs least, and
-** the items and results moved in and out of the table without the C API
-** (tarray.c). Returns 0 when that is not possible here (nothing done). */
+** the items and results moved in and out of a table without the C API
+** (tarray.c), MAP_BATCH items at a time: the table stays small (no fresh
+** pages in a new worker) and in the cache. */
 #define MAP_LOOP_SOURCE "=(strand map)"
+#define MAP_BATCH 1024
 
+static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
+  luaL_Buffer *b = ud;
+  (void)L;
+  luaL_addlstring(b, p, sz);
+  return 0;
+}
+
+/* The loop, made once per process and kept in the registry (a pool makes it
+** before forking, so its workers find it). Stripped of its local names, its
+** call of the task function has no name, so a traceback names the function
+** by its definition ("in function <file:line>"), as for a task called from C;
+** and the function in a local costs less per item than one in a vararg. */
+static void push_map_loop(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "strand.maploop") == LUA_TFUNCTION) return;
+  lua_pop(L, 1);
+  static const char loop[] = "return function(t, n, f) for i = 1, n do t[i] = f(t[i]) end end";
+  if (luaL_loadbuffer(L, loop, sizeof loop - 1, MAP_LOOP_SOURCE) != LUA_OK) lua_error(L);
+  lua_call(L, 0, 1);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b); /* below the function: the dump reads the top */
+  lua_rotate(L, -2, 1);
+  lua_dump(L, dump_writer, &b, 1);
+  lua_pop(L, 1);
+  luaL_pushresult(&b);
+  size_t len;
+  const char *code = lua_tolstring(L, -1, &len);
+  if (luaL_loadbufferx(L, code, len, MAP_LOOP_SOURCE, "b") != LUA_OK) lua_error(L);
+  lua_remove(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "strand.maploop");
+}
+
+void sb_map_loop_prepare(lua_State *L) {
+  push_map_loop(L);
+  lua_pop(L, 1);
+}
+
+/* Run items [off, off + m) of the chunk through the loop (table at 2, loop
+** at 3, function at 1); the results are left in the table. */
+static void map_batch(lua_State *L, const unsigned char *d, uint32_t off, uint32_t m, int kind) {
+  sb_tarray_write(L, 2, 1, m, kind, d + 8 * (size_t)off);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 2);
+  lua_pushinteger(L, m);
+  lua_pushvalue(L, 1);
+  lua_call(L, 3, 0);
+}
+
+/* A batch gave results of another kind: every result onto the stack at
+** 2.., for the generic pack. Those of the batches before it are in the
+** block (of kind outk), its own in the table, the rest still to come. */
+static int map_spill(lua_State *L, const unsigned char *d, uint32_t n, uint32_t off, uint32_t m,
+                     uint32_t b, int in, int outk) {
+  luaL_checkstack(L, (int)n + 8, "map chunk too large");
+  for (uint32_t j = 0; j < off; j++) push_packed(L, d, j, outk);
+  for (uint32_t j = 1; j <= m; j++) lua_rawgeti(L, 2, j);
+  for (off += m; off < n; off += m) {
+    m = n - off < b ? n - off : b;
+    map_batch(L, d, off, m, in);
+    for (uint32_t j = 1; j <= m; j++) lua_rawgeti(L, 2, j);
+  }
+  lua_remove(L, 3);
+  lua_remove(L, 2);
+  return -1;
+}
+
+/* Returns 1 when the block holds the results, -1 when they are on the stack
+** at 2.., 0 when this way is not possible here (nothing done). */
 static int map_numbers_loop(lua_State *L, sb_task *t, run_rec *rr) {
   unsigned char *p = t->args;
   uint32_t n;
   memcpy(&n, p + 4, 4);
+  int in = p[2], outk = 0;
+  const unsigned char *d = p + PK_HDR;
+  uint32_t b = n < MAP_BATCH ? n : MAP_BATCH;
   sb_prefault(p, t->args_len);
   /* one table per worker, kept across chunks: no allocation per chunk */
   if (lua_getfield(L, LUA_REGISTRYINDEX, "strand.maptable") != LUA_TTABLE ||
-      lua_rawlen(L, -1) < n) {
+      lua_rawlen(L, -1) < b) {
     lua_pop(L, 1);
-    lua_createtable(L, (int)n, 0);
-    sb_tarray_prefault(L, -1);
+    lua_createtable(L, (int)b, 0);
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, "strand.maptable");
   } /* 2 */
-  if (!sb_tarray_write(L, 2, 1, n, p[2], p + PK_HDR)) {
+  if (!sb_tarray_write(L, 2, 1, 0, in, d)) {
     lua_settop(L, 1);
     return 0;
   }
-  if (lua_getfield(L, LUA_REGISTRYINDEX, "strand.maploop") != LUA_TFUNCTION) {
-    lua_pop(L, 1);
-    /* the function comes in as a vararg, so a traceback names it by its
-    ** definition ("in function <file:line>"), as for a task called from C */
-    static const char loop[] =
-        "return function(t, n, ...) for i = 1, n do t[i] = (...)(t[i]) end end";
-    if (luaL_loadbuffer(L, loop, sizeof loop - 1, MAP_LOOP_SOURCE) != LUA_OK) lua_error(L);
-    lua_call(L, 0, 1);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, "strand.maploop");
+  push_map_loop(L); /* 3 */
+  for (uint32_t off = 0, m; off < n; off += m) {
+    m = n - off < b ? n - off : b;
+    map_batch(L, d, off, m, in);
+    int kind = sb_tarray_read(L, 2, 1, m, p + PK_HDR + 8 * (size_t)off);
+    if (!kind || (outk && kind != outk)) return map_spill(L, d, n, off, m, b, in, outk);
+    outk = kind;
   }
-  lua_pushvalue(L, 2);
-  lua_pushinteger(L, n);
-  lua_pushvalue(L, 1);
-  lua_call(L, 3, 0);
-  int kind = sb_tarray_read(L, 2, 1, n, p + PK_HDR);
-  if (kind) { /* the block is the result now */
-    put_header(p, kind, n);
-    rr->msg = p;
-    rr->len = PK_HDR + 8 * (size_t)n;
-    t->args = NULL;
-    t->args_len = 0;
-    lua_settop(L, 1);
-    return 1;
-  }
-  /* results of other kinds: onto the stack, for the generic pack */
-  luaL_checkstack(L, (int)n + 8, "map chunk too large");
-  for (uint32_t i = 1; i <= n; i++) lua_rawgeti(L, 2, i);
-  lua_remove(L, 2);
-  return -1;
+  put_header(p, outk ? outk : in, n); /* the block is the result now */
+  rr->msg = p;
+  rr->len = PK_HDR + 8 * (size_t)n;
+  t->args = NULL;
+  t->args_len = 0;
+  lua_settop(L, 1);
+  return 1;
 }
 
 static int is_number_chunk(sb_task *t) {

@@ -153,7 +153,7 @@ typedef struct sentinel {
 
 static int sentinel_gc(lua_State *L) {
   sentinel *s = lua_touserdata(L, 1);
-  if (s->ctx && s->pid == getpid()) reg_remove(s->ctx);
+  if (s->ctx && s->pid == srt_self_pid()) reg_remove(s->ctx);
   s->ctx = NULL;
   return 0;
 }
@@ -167,7 +167,7 @@ static void register_state(lua_State *L) {
   srt_tctx *ctx = srt_self();
   sentinel *s = lua_newuserdatauv(L, sizeof *s, 0);
   s->ctx = NULL;
-  s->pid = getpid();
+  s->pid = srt_self_pid();
   if (luaL_newmetatable(L, "strand.debug.sentinel")) sb_setfn(L, "__gc", sentinel_gc);
   lua_setmetatable(L, -2);
   if (ctx && reg_add(ctx)) s->ctx = ctx;

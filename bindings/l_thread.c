@@ -56,7 +56,7 @@ static void thread_destroy(srt_obj *o) {
 
 /* The object for the thread running this code in this process. */
 static sb_thread *get_main_thread(lua_State *L) {
-  pid_t pid = getpid();
+  pid_t pid = srt_self_pid();
   if (main_thread && main_pid == pid) return main_thread;
   sb_thread *t = sb_new_obj(L, SB_T_THREAD, sizeof *t);
   strcpy(t->name, "MainThread");
@@ -77,13 +77,13 @@ static sb_thread *get_main_thread(lua_State *L) {
 static void push_current(lua_State *L) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, "strand.current") == LUA_TUSERDATA) {
     sb_thread *t = sb_test(L, -1, SB_T_THREAD);
-    if (t && t->pid == getpid()) return;
+    if (t && t->pid == srt_self_pid()) return;
   }
   lua_pop(L, 1);
   sb_thread *t = NULL;
   if (lua_getfield(L, LUA_REGISTRYINDEX, "strand.current_ptr") == LUA_TLIGHTUSERDATA) {
     t = lua_touserdata(L, -1);
-    if (t->pid != getpid()) t = NULL;
+    if (t->pid != srt_self_pid()) t = NULL;
   }
   lua_pop(L, 1);
   if (!t) t = get_main_thread(L);
@@ -392,23 +392,24 @@ static int l_start(lua_State *L) {
   sr->t = t;
   sr->path = dup_package(L, "path");
   sr->cpath = dup_package(L, "cpath");
-  t->pid = getpid();
+  t->pid = srt_self_pid();
   atomic_store(&t->state, TS_RUNNING);
   srt_incref(&t->h); /* the running thread's own reference */
   live_add(t);
-  /* workers never take SIGINT: Ctrl-C belongs to the main thread */
-  sigset_t block, old;
-  sigemptyset(&block);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &block, &old);
+  /* workers never take SIGINT: Ctrl-C belongs to the main thread. The mask
+  ** is the new thread's from its first instruction (glibc sets it inside
+  ** pthread_create: no window, and no mask change in this thread). */
+  sigset_t mask;
+  pthread_sigmask(SIG_BLOCK, NULL, &mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setsigmask_np(&attr, &mask);
   pthread_t pt;
   int rc = pthread_create(&pt, &attr, thread_main, sr);
   pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (rc != 0) {
     atomic_store(&t->state, TS_DONE);
     live_remove(t);

@@ -76,8 +76,9 @@ srt_tctx *srt_tctx_new(void) {
 }
 
 void srt_set_self(srt_tctx *ctx) {
-  ctx->pid = getpid();
-  ctx->tid = srt_gettid();
+  uint64_t me = srt_self_owner_id(); /* cached: no system call after the first */
+  ctx->pid = (pid_t)(me >> 32);
+  ctx->tid = (pid_t)(uint32_t)me;
   self_ctx = ctx;
   self_pid = ctx->pid;
 }

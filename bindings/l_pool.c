@@ -8,7 +8,7 @@
 ** a replacement forked later included, starts from that same copy of the
 ** program, as with Python's fork pools. The server watches: it sleeps in
 ** poll() on a pidfd per worker, on a pidfd of the owner, and on a signalfd
-** (the owner pokes it with SIGTERM after changing the pool's state). When a
+** (the owner pokes it with SIGTERM to terminate the pool). When a
 ** worker dies, the server fails the task it was running (its claim word in
 ** the queue says which) with a ProcessDied error naming the pid and the
 ** signal or exit code, and forks a replacement, its own child; workers that
@@ -171,6 +171,20 @@ static void worker_exit(lua_State *L, int code) {
   _exit(code);
 }
 
+/* "ForkPoolWorker-N", the digits written here: Lua's "%d" goes through
+** snprintf, whose code a fresh worker would fault in for one name. */
+static void push_worker_name(lua_State *L, const char *base, uint64_t n) {
+  char digits[24], *p = digits + sizeof digits;
+  do *--p = (char)('0' + n % 10);
+  while ((n /= 10) != 0);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, base);
+  luaL_addchar(&b, '-');
+  luaL_addlstring(&b, p, (size_t)(digits + sizeof digits - p));
+  luaL_pushresult(&b);
+}
+
 /* A worker of the server dies with it (PDEATHSIG: the server has one
 ** thread). A first worker cannot rely on that (the owner's forking thread
 ** may end first); the server kills it when the owner dies, and, should the
@@ -188,7 +202,7 @@ static void worker_main(lua_State *L, sb_engine *e, int i, pid_t parent, int fir
   wslot *s = &e->slots[i];
   sb_handles_fork_child(L);
   atomic_store(&s->ctx, srt_self());
-  lua_pushfstring(L, "%s-%d", e->name, (int)s->number);
+  push_worker_name(L, e->name, s->number);
   lua_setfield(L, LUA_REGISTRYINDEX, "strand.name");
   srt_take_interrupt();
   arm_on_interrupt(L);
@@ -333,9 +347,11 @@ static void reap_worker(lua_State *L, sb_engine *e, int i) {
   death d;
   memset(&d, 0, sizeof d);
   d.pid = atomic_load(&s->pid);
-  if (d.pid == atomic_load(&s->first)) { /* the owner's child: look, let the owner reap */
+  int first = d.pid == atomic_load(&s->first);
+  srt_tqnode *n = atomic_exchange(&s->current, NULL); /* it is gone: nobody sets it now */
+  if (first && n) { /* the owner's child: look (only to say why it died), let the owner reap */
     status_from_proc(d.pid, &d.si);
-  } else {
+  } else if (!first) {
     while (waitid(P_PIDFD, (id_t)s->pidfd, &d.si, WEXITED) != 0 && errno == EINTR) {
     }
   }
@@ -346,8 +362,7 @@ static void reap_worker(lua_State *L, sb_engine *e, int i) {
   atomic_store(&s->pid, 0);
   d.number = s->number;
   d.e = e;
-  srt_tqnode *n = atomic_exchange(&s->current, NULL);
-  if (d.pid == atomic_load(&s->first)) atomic_store(&s->first_ended, 1);
+  if (first) atomic_store(&s->first_ended, 1);
   if (n) settle_task(L, e, &d, n);
   srt_free(ctx); /* the worker's thread context: nobody interrupts it now */
 }
@@ -682,11 +697,12 @@ static void poke_server(sb_engine *e) {
   if (s > 0 && !atomic_load(&e->joined) && !atomic_load(&e->gone)) kill(s, SIGTERM);
 }
 
+/* No poke: the workers leave on the closed queue once it is empty, and the
+** server, which wakes as each ends, sees the new state then. */
 void sb_engine_close(sb_engine *e) {
   uint32_t run = E_RUN;
   atomic_compare_exchange_strong(&e->state, &run, E_CLOSE);
   srt_taskq_close(&e->q);
-  poke_server(e);
 }
 
 void sb_engine_terminate_queue(sb_engine *e) { cancel_queued(&e->q); }

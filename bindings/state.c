@@ -84,6 +84,12 @@ static void set_package_field(lua_State *L, const char *field, const char *value
 
 static int open_state(lua_State *L) {
   const char *path = lua_touserdata(L, 1), *cpath = lua_touserdata(L, 2);
+  /* _G and package.loaded made at their final size: filling them from
+  ** empty rehashed each a handful of times per state */
+  lua_createtable(L, 0, 48);
+  lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  lua_createtable(L, 0, 16);
+  lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   luaL_openlibs(L);
   set_package_field(L, "path", path);
   set_package_field(L, "cpath", cpath);

@@ -214,9 +214,9 @@ static void *thread_main(void *arg) {
   free(sr->path);
   free(sr->cpath);
   free(sr);
+  live_remove(t); /* first: after join, enumerate() no longer lists it */
   atomic_store(&t->state, TS_DONE);
   srt_futex_wake(&t->state, INT32_MAX);
-  live_remove(t);
   srt_decref(&t->h);
   return NULL;
 }

@@ -168,6 +168,14 @@ describe("Thread", function()
     assert.equal("MainThread", threading.enumerate()[1].name)
   end)
 
+  it("no longer lists a thread once join has returned, as Python", function()
+    for _ = 1, 50 do
+      local t = strand.Thread{target = function() end}
+      t:start(); assert.is_true(t:join(10))
+      for _, u in ipairs(threading.enumerate()) do assert.are_not.equal(t, u) end
+    end
+  end)
+
   it("daemon flag inherits and is fixed after start", function()
     local t = strand.Thread{target = function() end, daemon = true}
     assert.is_true(t.daemon)

@@ -203,6 +203,7 @@ static void worker_main(lua_State *L, sb_engine *e, int i, pid_t parent, int fir
   sb_handles_fork_child(L);
   atomic_store(&s->ctx, srt_self());
   push_worker_name(L, e->name, s->number);
+  sb_process_name_self(L, lua_tostring(L, -1), e->owner);
   lua_setfield(L, LUA_REGISTRYINDEX, "strand.name");
   srt_take_interrupt();
   arm_on_interrupt(L);

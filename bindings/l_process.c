@@ -179,6 +179,18 @@ static sb_process *current(lua_State *L) {
   return me;
 }
 
+/* A pool or executor worker is a process of its own to current_process():
+** named as Python names it ("ForkPoolWorker-3"), a daemon, a child of the
+** pool's owner. Called in the fresh worker, before it runs any task. */
+void sb_process_name_self(lua_State *L, const char *name, pid_t owner) {
+  sb_process *me = current(L);
+  snprintf(me->name, sizeof me->name, "%s", name);
+  me->is_main = 0;
+  me->daemon = 1;
+  me->parent = owner;
+  me->ident[0] = 0;
+}
+
 /* strand.Process{target=, args=, name=, daemon=, run=} */
 static int l_process_new(lua_State *L) {
   sb_spawn_options(L, "Process");

@@ -40,6 +40,19 @@ describe("Pool", function()
     for _, pid in ipairs(pids) do assert.are_not.equal(strand.getpid(), pid) end
   end)
 
+  it("names its workers as Python: current_process() is ForkPoolWorker-N, a daemon", function()
+    local pool <close> = strand.Pool(2)
+    local me = strand.getpid()
+    local r = pool:map(function()
+      local c = strand.current_process()
+      return c.name .. "|" .. tostring(c.daemon) .. "|" .. tostring(strand.parent_process().pid)
+    end, range(4), 1)
+    for _, v in ipairs(r) do
+      assert.truthy(v:match("^ForkPoolWorker%-%d+|true|" .. me .. "$"), v)
+    end
+    assert.equal("MainProcess", strand.current_process().name)
+  end)
+
   it("maps in order, with the default chunksize or a given one", function()
     local pool <close> = strand.Pool(2)
     local r = pool:map(function(x) return x * 3 end, range(1001))

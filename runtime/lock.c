@@ -20,7 +20,17 @@
 ** wake-up, then every CHECK_EVERY_NS: a live holder wakes it long before. */
 #define FIRST_CHECK_NS 20000000LL /* 20 ms */
 #define CHECK_EVERY_NS 250000000LL
-#define SPIN_POLLS 200 /* at most ~5 us: most critical sections end sooner */
+/* Spinning, in pauses (~26 ns each here): at most about what a futex sleep
+** and wake-up cost the waiter, with reads of the word further and further
+** apart (1, 2, 4 ... POLL_GAP pauses), as in a test-and-test-and-set lock
+** with backoff. A holder that frees and retakes the lock in a loop (two
+** threads bumping a counter) then keeps it for runs of many turns instead
+** of losing it to the waiter at nearly every turn, each loss moving the
+** lock and the data it guards from one CPU's cache to the other; and a
+** waiter that reads rarely hardly slows the holder. Short waits still end
+** within a few pauses. */
+#define SPIN_PAUSES 800
+#define POLL_GAP 32
 
 /* ---- who am I ------------------------------------------------------------ */
 /* getpid() is a system call in current glibc; acquire needs the pid on its
@@ -82,19 +92,25 @@ static int take_from_dead(srt_lock *l, uint64_t me) {
   return atomic_compare_exchange_strong(&l->state, &word, (uint32_t)(me >> 32) | SLEEPERS);
 }
 
+/* Spin a while for the word to come free, then take it as `word`. */
+static int spin_take(srt_lock *l, uint32_t word) {
+  int budget = srt_spin_polls(&l->spin, SPIN_PAUSES);
+  for (int spent = 0, gap = 1; spent < budget; spent += gap, gap = gap < POLL_GAP ? 2 * gap : gap) {
+    for (int i = 0; i < gap; i++) srt_cpu_relax();
+    if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 && try_take(l, word)) {
+      srt_spin_learn(&l->spin, 1, SPIN_PAUSES);
+      return 1;
+    }
+  }
+  if (budget) srt_spin_learn(&l->spin, 0, SPIN_PAUSES);
+  return 0;
+}
+
 /* Sleep until the word changes, the deadline, an interrupt, or a dead
 ** holder. Waits with no deadline join the wait-for graph when `detect`. */
 static int acquire_slow(srt_lock *l, uint64_t me, int64_t deadline, int detect) {
   uint32_t mine = (uint32_t)(me >> 32);
-  int polls = srt_spin_polls(&l->spin, SPIN_POLLS);
-  for (int i = 0; i < polls; i++) {
-    srt_cpu_relax();
-    if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 && try_take(l, mine)) {
-      srt_spin_learn(&l->spin, 1, SPIN_POLLS);
-      return took(l, me, SRT_OK);
-    }
-  }
-  if (polls) srt_spin_learn(&l->spin, 0, SPIN_POLLS);
+  if (spin_take(l, mine)) return took(l, me, SRT_OK);
   int registered = 0, r;
   int64_t check_at = srt_now_ns() + FIRST_CHECK_NS;
   for (;;) {

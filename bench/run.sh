@@ -66,7 +66,8 @@ countdown_2t          countdown        =  -                                  -
 countdown_speedup     countdown        =  -                                  val>=1.8
 codec_roundtrip       codec_roundtrip  =  -                                  -
 codec_roundtrip_rate  codec_roundtrip  =  -                                  -
-lock_uncontended      lock_uncontended =  c_call2,c_call2_method             py>1;C<=2
+lock_uncontended      lock_uncontended =  c_call2                            py>1;C<=2
+lock_uncontended_method lock_uncontended = c_call2_method                   py>1;C<=2
 lock_contended        lock_contended   =  -                                  py>1
 event_pingpong        event_pingpong   =  c_futex_pingpong,c_condvar_pingpong C<=2
 process_start         process_start    =  c_fork_wait                        py>1

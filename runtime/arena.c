@@ -85,6 +85,8 @@ int srt_arena_init(size_t size) {
   all->h.order = (uint32_t)order;
   all->next = all->prev = NULL;
   a->heads[order] = all;
+  srt_arena_lo = a->space;
+  srt_arena_hi = a->space + space;
   A = a;
   srt_signals_init();
   return 0;
@@ -92,11 +94,7 @@ int srt_arena_init(size_t size) {
 
 int srt_arena_ready(void) { return A != NULL; }
 
-int srt_in_arena(const void *p, size_t n) {
-  const char *c = p;
-  return A && c >= A->space && n <= A->space_size &&
-         c <= A->space + A->space_size - n;
-}
+const char *srt_arena_lo, *srt_arena_hi;
 
 /* ---- free lists (lock held) ---------------------------------------------- */
 static void push_free(fblk *b, int order) {

@@ -44,7 +44,14 @@ void *srt_alloc(size_t n);  /* NULL when the arena is full */
 void *srt_calloc(size_t n);
 void srt_free(void *p);
 size_t srt_alloc_size(const void *p); /* usable bytes of a block */
-int srt_in_arena(const void *p, size_t n);
+/* Whether [p, p+n) lies in the arena: inline, as every handle check of the
+** bindings asks it. The bounds are set once, by srt_arena_init. */
+extern const char *srt_arena_lo, *srt_arena_hi;
+static inline int srt_in_arena(const void *p, size_t n) {
+  const char *c = p;
+  return srt_arena_lo && c >= srt_arena_lo && n <= (size_t)(srt_arena_hi - srt_arena_lo) &&
+         c <= srt_arena_hi - n;
+}
 typedef struct srt_arena_stats {
   size_t capacity, in_use, blocks;
 } srt_arena_stats;

@@ -590,6 +590,11 @@ describe("interrupting a wait", function()
       local obj, started = makers[name](), strand.Event()
       local t = spawn(function(o, ev, f) ev:set(); return f(o) end, obj, started, cases[name])
       assert.is_true(started:wait(10))
+      if name == "Barrier" then -- cancelled before it waits, it would not break the barrier
+        local deadline = strand.monotonic() + 10
+        while obj.n_waiting < 1 and strand.monotonic() < deadline do strand.sleep(0.001) end
+        assert.equal(1, obj.n_waiting)
+      end
       t:cancel()
       local err = failure(t)
       assert.equal("Cancelled", err.kind)

@@ -12,23 +12,25 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "strand.h"
 #include "tap.h"
 
-static atomic_int hook_calls, done_marks, cancel_marks;
+static atomic_int hook_calls, done_marks, cancel_marks, entered_marks;
 
 static int host_twice(lua_State *L) {
   lua_pushinteger(L, 2 * luaL_checkinteger(L, 1));
   return 1;
 }
 
-/* hostlib.mark("done" | "cancelled"): counted on the C side, where the
-** test reads it after the Lua states are gone. */
+/* hostlib.mark("done" | "cancelled" | "entered"): counted on the C side,
+** where the test reads it after the Lua states are gone. */
 static int host_mark(lua_State *L) {
   const char *what = luaL_checkstring(L, 1);
   if (strcmp(what, "done") == 0) atomic_fetch_add(&done_marks, 1);
   else if (strcmp(what, "cancelled") == 0) atomic_fetch_add(&cancel_marks, 1);
+  else if (strcmp(what, "entered") == 0) atomic_fetch_add(&entered_marks, 1);
   else return luaL_error(L, "unknown mark '%s'", what);
   return 0;
 }
@@ -159,14 +161,25 @@ static void test_shutdown_joins(void) {
   lua_close(L);
 }
 
+/* Wait (bounded: 20 s) until *counter exceeds before; 1 if it did. */
+static int wait_mark(atomic_int *counter, int before) {
+  struct timespec ms = {0, 1000000};
+  for (int i = 0; i < 20000 && atomic_load(counter) <= before; i++) nanosleep(&ms, NULL);
+  return atomic_load(counter) > before;
+}
+
 static void test_shutdown_cancels(void) {
   lua_State *L = new_host_state();
-  int before = atomic_load(&cancel_marks);
+  int before = atomic_load(&cancel_marks), entered = atomic_load(&entered_marks);
   ok(run(L, "strand.Thread{target = function()\n"
             "  local _ <close> = setmetatable({}, {__close = function() hostlib.mark('cancelled') end})\n"
+            "  hostlib.mark('entered')\n"
             "  strand.sleep(1e6)\n"
             "end}:start()", NULL, 0) == LUA_OK,
      "a script leaves a thread blocked forever");
+  /* cancel once its <close> is in place: a cancel landing before the
+  ** thread got there would end it before it ran that line */
+  ok(wait_mark(&entered_marks, entered), "the thread reached its <close>");
   strand_shutdown(1);
   ok(atomic_load(&cancel_marks) == before + 1, "strand_shutdown(1) cancelled it (its <close> ran)");
   lua_close(L);

@@ -71,6 +71,10 @@ void sb_install_interrupt_hook(lua_State *L) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, install_wake_hook);
   running_state = L;
+  /* An interrupt that came before this (a cancel landing while a new thread
+  ** was still making its state): its signal found no state to arm, and a
+  ** busy loop would never see the flag. Arm now; the hook re-checks it. */
+  if (srt_interrupt_pending()) sb_arm_interrupt();
 #endif
 }
 
@@ -157,6 +161,11 @@ lua_State *sb_new_state(const char *path, const char *cpath) {
 
 void sb_close_state(lua_State *L) {
   void *heap;
+#ifndef SIGNALS_DEFERRED
+  /* a wake signal after this must not arm a hook in the freed state (a
+  ** cancel landing while a thread ends, before it is marked done) */
+  if (running_state == L) running_state = NULL;
+#endif
   lua_getallocf(L, &heap);
   lua_close(L);
   srt_heap_delete(heap);

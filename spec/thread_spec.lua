@@ -95,22 +95,29 @@ describe("Thread", function()
   end)
 
   it("join with a timeout returns false while running", function()
-    local t = strand.Thread{target = function() strand.sleep(0.3) end}
+    -- running until let go, however late the join comes
+    local go = strand.Event()
+    local t = strand.Thread{target = function(ev) ev:wait(20) end, args = {go}}
     t:start()
     assert.is_false(t:join(0.01))
+    go:set()
     assert.is_true(t:join(10))
   end)
 
   it("cancel stops a busy thread and runs its close handlers", function()
-    local t = strand.Thread{target = function()
+    -- the cancel must land inside the pcall: the thread says when it is there
+    local inside = strand.Event()
+    local t = strand.Thread{target = function(ev)
       local closed = false
       local ok, err = pcall(function()
         local _ <close> = setmetatable({}, {__close = function() closed = true end})
+        ev:set()
         while true do end
       end)
       return closed, err.kind
-    end}
+    end, args = {inside}}
     t:start()
+    assert.is_true(inside:wait(10))
     assert.is_false(t:join(0.05))
     assert.is_true(t:cancel())
     assert.is_true(t:join(10))

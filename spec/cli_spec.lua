@@ -51,10 +51,16 @@ describe("strand command", function()
 
   it("joins non-daemon threads at the end and ends daemon ones", function()
     local s = tmpfile([[
-      local t = strand.Thread{target = function() strand.sleep(0.2); print("worker done") end}
+      -- the worker prints once main has (an Event fixes the order), and
+      -- then still runs as the script ends, for the exit to join it
+      local printed = strand.Event()
+      local t = strand.Thread{target = function(ev)
+        assert(ev:wait(20)); strand.sleep(0.2); print("worker done")
+      end, args = {printed}}
       local d = strand.Thread{target = function() strand.sleep(1000) end, daemon = true}
       t:start(); d:start()
       print("main done")
+      printed:set()
     ]])
     local out, _, code = run(BIN .. " " .. s)
     assert.equal(0, code)

@@ -123,8 +123,14 @@ describe("examples/host", function()
 
   it("joins the threads a script leaves running before it exits", function()
     local path = script([[
-      strand.Thread{target = function() strand.sleep(0.05) print("worker done") end}:start()
+      -- the worker prints once main has (an Event fixes the order), and
+      -- then still runs as the script ends, for the exit to join it
+      local printed = strand.Event()
+      strand.Thread{target = function(ev)
+        assert(ev:wait(20)); strand.sleep(0.05) print("worker done")
+      end, args = {printed}}:start()
       print("main done")
+      printed:set()
     ]])
     local out, code = run(path)
     os.remove(path)

@@ -166,8 +166,15 @@ describe("strand.busted.run", function()
     local ok, msg = sb.run(function()
       local t = strand.Thread{target = sleeper, name = "stuck-worker"}
       t:start()
+      -- the 0.2 s limit starts once the worker is seen in its sleep: a slow
+      -- thread start must not make the report catch it elsewhere
+      assert(eventually(function()
+        local r = t.native_id and record_of(t.native_id)
+        return r ~= nil and r.waiting
+      end))
+      sb.timeout(0.2)
       t:join()
-    end, {timeout = 0.2, scale = 1})
+    end, {timeout = 30, scale = 1})
     assert.is_false(ok)
     assert.truthy(strand.monotonic() - t0 < 10)
     assert.matches("timed out after 0%.2 s", msg)
@@ -189,7 +196,9 @@ describe("strand.busted.run", function()
 
   it("fails and cleans up a thread left running", function()
     local ok, msg = sb.run(function()
-      strand.Thread{target = sleeper, name = "left-behind"}:start()
+      local t = strand.Thread{target = sleeper, name = "left-behind"}
+      t:start()
+      assert(eventually(function() return t.native_id ~= nil end)) -- its tid is in the report
     end, {join_grace = 0.05})
     assert.is_false(ok)
     assert.matches("left 1 thread%(s%)/process%(es%) running", msg)

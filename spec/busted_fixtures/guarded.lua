@@ -13,8 +13,18 @@ describe("guarded", function()
   end)
 
   it("times out joining a worker that sleeps forever", function()
+    sb.timeout(30)
     local t = strand.Thread{target = sleeper, name = "sleeper"}
     t:start()
+    -- the 0.5 s limit starts once the worker is seen in its sleep (bounded
+    -- wait): a slow thread start must not make the report catch it elsewhere
+    local deadline = strand.monotonic() + 20
+    while strand.monotonic() < deadline and not (function()
+      for _, r in ipairs(strand.debug_threads()) do
+        if r.tid == t.native_id then return r.waiting end
+      end
+    end)() do strand.sleep(0.01) end
+    sb.timeout(0.5)
     t:join()
   end)
 

@@ -396,7 +396,10 @@ static void *pinger(void *arg) {
 static void *set_then_clear(void *arg) {
   (void)arg;
   await_flag(&S->ready, 1);
-  usleep(20000);
+  /* once the waiter counts as a sleeper it has read the word it waits on;
+  ** a fixed 20 ms pause let a late waiter start after the clear (bounded) */
+  int64_t end = in(10);
+  while (atomic_load(&S->ev.sleepers) == 0 && srt_now_ns() < end) usleep(1000);
   srt_event_set(&S->ev);
   srt_event_clear(&S->ev);
   return NULL;

@@ -315,15 +315,26 @@ describe("strand.Semaphore", function()
   end)
 
   it("passes exactly as many acquires as releases between threads", function()
-    local s = strand.Semaphore(0)
-    local function taker(sem)
-      local n = 0
-      while sem:acquire(true, 0.5) do n = n + 1 end
+    local s, done = strand.Semaphore(0), strand.Event()
+    -- a taker stops once the releases are over and the count is 0 (not
+    -- after 0.5 s without a release: a main thread paused that long
+    -- under load ended every taker early)
+    local function taker(sem, fin)
+      local n, deadline = 0, strand.monotonic() + 60
+      while strand.monotonic() < deadline do
+        if sem:acquire(true, 0.05) then
+          n = n + 1
+        elseif fin:is_set() then -- no release after this: drain and stop
+          while sem:acquire(false) do n = n + 1 end
+          return n
+        end
+      end
       return n
     end
     local ts = {}
-    for i = 1, 3 do ts[i] = spawn(taker, s) end
+    for i = 1, 3 do ts[i] = spawn(taker, s, done) end
     for _ = 1, 3000 do s:release() end
+    done:set()
     local total = 0
     for i = 1, 3 do total = total + finish(ts[i]) end
     assert.equal(3000, total)
@@ -457,11 +468,13 @@ describe("strand.Condition", function()
 
   it("wait_for(predicate, timeout) waits until the predicate holds", function()
     local c, flag = strand.Condition(), strand.Event()
-    local t = spawn(function(cond, f)
+    local arrived = strand.Semaphore(0)
+    local t = spawn(function(cond, f, arr)
       local _ <close> = cond:hold()
+      arr:release() -- while holding: the main thread gets the lock only once this one waits
       return cond:wait_for(function() return f:is_set() and "ready" end, 20)
-    end, c, flag)
-    strand.sleep(0.01)
+    end, c, flag, arrived)
+    assert.is_true(arrived:acquire(true, 10))
     c:with(function() c:notify_all() end) -- predicate still false: keeps waiting
     c:with(function() flag:set(); c:notify_all() end)
     assert.equal("ready", finish(t))
@@ -533,7 +546,9 @@ describe("strand.Barrier", function()
         return ok, err.kind
       end, b, started)
       assert.is_true(started:wait(10))
-      while b.n_waiting < 1 do strand.sleep(0.001) end
+      local deadline = strand.monotonic() + 10
+      while b.n_waiting < 1 and strand.monotonic() < deadline do strand.sleep(0.001) end
+      assert.equal(1, b.n_waiting)
       b[how](b)
       local ok, kind = finish(t)
       assert.is_false(ok); assert.equal("BrokenBarrier", kind)

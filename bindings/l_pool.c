@@ -446,7 +446,10 @@ static void server_main(lua_State *L, sb_engine *e) {
   server_fds fds;
   fds.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   fds.ppfd = open_pidfd(e->owner);
-  if (getppid() != e->owner) atomic_store(&e->state, E_TERMINATE);
+  /* An owner already exiting: pidfd_open says ESRCH while getppid() may
+  ** still name it (seen on 6.x). Without this the server would poll only
+  ** its signalfd, forever, holding the owner's stdout open. */
+  if ((fds.ppfd < 0 && errno == ESRCH) || getppid() != e->owner) atomic_store(&e->state, E_TERMINATE);
   for (int i = 0; i < e->nworkers; i++) { /* the first workers, forked by the owner */
     pid_t pid = atomic_load(&e->slots[i].pid);
     e->slots[i].pidfd = pid > 0 ? open_pidfd(pid) : -1;
@@ -454,7 +457,7 @@ static void server_main(lua_State *L, sb_engine *e) {
   struct pollfd *pf = calloc((size_t)e->nworkers + 2, sizeof *pf);
   int *who = calloc((size_t)e->nworkers + 2, sizeof *who);
   if (!pf || !who) _exit(1);
-  for (;;) {
+  for (int round = 0;; round++) {
     int k = 0;
     pf[k++] = (struct pollfd){fds.sfd, POLLIN, 0};
     pf[k++] = (struct pollfd){fds.ppfd, POLLIN, 0};
@@ -463,7 +466,11 @@ static void server_main(lua_State *L, sb_engine *e) {
         who[k] = i;
         pf[k++] = (struct pollfd){e->slots[i].pidfd, POLLIN, 0};
       }
-    if (poll(pf, (nfds_t)k, -1) < 0 && errno != EINTR) _exit(1);
+    /* Not in the first round: the first workers may have ended, and been
+    ** reaped by the owner (a pool closed and joined at once), before this
+    ** server could open their pidfds; then no poll would ever wake it, and
+    ** an owner waiting for it at exit would hang. Look at the state first. */
+    if (round > 0 && poll(pf, (nfds_t)k, -1) < 0 && errno != EINTR) _exit(1);
     if (pf[0].revents) {
       struct signalfd_siginfo si;
       while (read(fds.sfd, &si, sizeof si) == (ssize_t)sizeof si) {

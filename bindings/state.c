@@ -48,14 +48,15 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   if (srt_interrupt_pending()) sb_raise_interrupt(L);
 }
 
-void sb_arm_interrupt(void) {
-  lua_State *L = running_state;
+static void arm(lua_State *L, int mask, int count) {
   if (!L || lua_gethook(L) == interrupt_hook) return;
   saved_hook = lua_gethook(L);
   saved_mask = lua_gethookmask(L);
   saved_count = lua_gethookcount(L);
-  lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  lua_sethook(L, interrupt_hook, mask, count);
 }
+
+void sb_arm_interrupt(void) { arm(running_state, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1); }
 
 #ifdef SIGNALS_DEFERRED
 static void count_hook(lua_State *L, lua_Debug *ar) {
@@ -73,8 +74,11 @@ void sb_install_interrupt_hook(lua_State *L) {
   running_state = L;
   /* An interrupt that came before this (a cancel landing while a new thread
   ** was still making its state): its signal found no state to arm, and a
-  ** busy loop would never see the flag. Arm now; the hook re-checks it. */
-  if (srt_interrupt_pending()) sb_arm_interrupt();
+  ** busy loop would never see the flag. Arm the hook now, to fire after
+  ** 1000 instructions as the count hook under TSan does: code that waits
+  ** first (a pool worker's loop, a target's first wait) still takes the
+  ** interrupt there, as before; busy code is stopped soon after it starts. */
+  if (srt_interrupt_pending()) arm(L, LUA_MASKCOUNT, 1000);
 #endif
 }
 

@@ -237,13 +237,8 @@ static int l_debug_forks(lua_State *L) {
 /* ---- child processes ------------------------------------------------------- */
 /* The state letter and command name of a process, from /proc/PID/stat. */
 static int proc_stat(pid_t pid, char *state, char *comm, size_t commlen) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
+  char buf[512];
+  if (!srt_proc_stat(pid, buf, sizeof buf)) return 0;
   char *open = strchr(buf, '('), *close = strrchr(buf, ')');
   if (!open || !close || close < open || close[1] != ' ') return 0;
   size_t len = (size_t)(close - open - 1);
@@ -295,15 +290,10 @@ static int l_debug_kill(lua_State *L) {
   lua_Integer pid = luaL_checkinteger(L, 1);
   static const char *const names[] = {"term", "kill", NULL};
   int sig = luaL_checkoption(L, 2, "term", names) == 0 ? SIGTERM : SIGKILL;
-  char path[64], buf[512];
+  char buf[512];
   int ours = 0;
   if (pid > 0 && pid <= INT_MAX) {
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f) {
-      size_t n = fread(buf, 1, sizeof buf - 1, f);
-      fclose(f);
-      buf[n] = 0;
+    if (srt_proc_stat((pid_t)pid, buf, sizeof buf)) {
       const char *close = strrchr(buf, ')');
       int ppid = 0;
       ours = close && sscanf(close + 2, "%*c %d", &ppid) == 1 && ppid == getpid();

@@ -316,12 +316,8 @@ static int fail_task_body(lua_State *L) {
 /* How a process that is not our child ended, read from /proc while it is a
 ** zombie: field 52 of its stat is the status waitpid would give. */
 static void status_from_proc(pid_t pid, siginfo_t *si) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-  if (f) fclose(f);
-  buf[n] = 0;
+  char buf[1024];
+  srt_proc_stat(pid, buf, sizeof buf);
   si->si_code = 0;
   char *p = strrchr(buf, ')');
   if (!p) return;

@@ -48,17 +48,22 @@ double srt_walltime(void) {
 
 pid_t srt_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
+size_t srt_proc_stat(pid_t pid, char *buf, size_t cap) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = cap ? fopen(path, "r") : NULL;
+  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+  if (f) fclose(f);
+  if (cap) buf[n] = 0;
+  return n;
+}
+
 /* A zombie still answers kill(pid, 0), but holds nothing any more. */
 int srt_pid_alive(pid_t pid) {
   if (pid <= 0) return 0;
   if (kill(pid, 0) != 0 && errno == ESRCH) return 0;
-  char path[64], buf[256];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
+  char buf[256];
+  if (!srt_proc_stat(pid, buf, sizeof buf)) return 0;
   const char *rp = strrchr(buf, ')');
   return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
 }

@@ -115,6 +115,9 @@ int srt_futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline);
 void srt_futex_wake(_Atomic uint32_t *addr, int n);
 pid_t srt_gettid(void);
 int srt_pid_alive(pid_t pid);
+/* /proc/PID/stat into buf (NUL-terminated, at most cap - 1 bytes); the
+** number of bytes read, 0 when the process is gone. */
+size_t srt_proc_stat(pid_t pid, char *buf, size_t cap);
 
 /* ---- internal mutex: robust, process-shared ------------------------------- */
 /* For strand's own short critical sections. A process killed inside one does

@@ -830,22 +830,12 @@ static void dec_value(dec *d) {
     case T_FALSE: lua_pushboolean(L, 0); break;
     case T_TRUE: lua_pushboolean(L, 1); break;
     case T_INT8: lua_pushinteger(L, (int8_t)get_byte(d)); break;
-    case T_INT: {
-      lua_Integer i;
+    case T_INT:
+    case T_FLT:
       need(d, 8);
-      memcpy(&i, d->p, 8);
+      sb_push_raw_number(L, d->p, tag == T_INT);
       d->p += 8;
-      lua_pushinteger(L, i);
       break;
-    }
-    case T_FLT: {
-      lua_Number x;
-      need(d, 8);
-      memcpy(&x, d->p, 8);
-      d->p += 8;
-      lua_pushnumber(L, x);
-      break;
-    }
     case T_STR: {
       uint64_t n = get_varint(d);
       need(d, n);
@@ -980,15 +970,7 @@ int sb_decode_small(lua_State *L, const char *bytes, size_t len) {
     case T_INT:
     case T_FLT:
       if (end - v != 8) return 0;
-      if (tag == T_INT) {
-        lua_Integer i;
-        memcpy(&i, v, 8);
-        lua_pushinteger(L, i);
-      } else {
-        lua_Number x;
-        memcpy(&x, v, 8);
-        lua_pushnumber(L, x);
-      }
+      sb_push_raw_number(L, v, tag == T_INT);
       break;
     default: { /* T_STR */
       uint64_t n = 0;

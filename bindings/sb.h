@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <string.h>
 
 #include "../runtime/srt.h"
 
@@ -155,6 +156,20 @@ void sb_msg_free(void *p, size_t len);
 #define SB_SMALL_MSG 256
 size_t sb_encode_small(lua_State *L, int idx, char *buf, size_t cap);
 int sb_decode_small(lua_State *L, const char *p, size_t len);
+
+/* Push 8 bytes (any alignment) as a Lua integer or float: raw numbers in
+** codec messages and packed map chunks. */
+static inline void sb_push_raw_number(lua_State *L, const void *p, int is_int) {
+  if (is_int) {
+    lua_Integer v;
+    memcpy(&v, p, 8);
+    lua_pushinteger(L, v);
+  } else {
+    lua_Number v;
+    memcpy(&v, p, 8);
+    lua_pushnumber(L, v);
+  }
+}
 
 /* ---- states and threads ---------------------------------------------------- */
 /* A fresh worker state: standard libraries, strand as global and in

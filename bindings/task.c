@@ -474,15 +474,7 @@ static int unpack_packed(lua_State *L, const unsigned char *p, size_t len) {
       case PK_INT:
       case PK_FLT: {
         if (end - p < 8) bad_packed(L);
-        if (tag == PK_INT) {
-          lua_Integer v;
-          memcpy(&v, p, 8);
-          lua_pushinteger(L, v);
-        } else {
-          lua_Number v;
-          memcpy(&v, p, 8);
-          lua_pushnumber(L, v);
-        }
+        sb_push_raw_number(L, p, tag == PK_INT);
         p += 8;
         break;
       }
@@ -568,15 +560,7 @@ void sb_task_drop_args(sb_task *t) {
 
 /* Push the k-th number of a packed chunk: 'i' integers, 'd' floats. */
 static void push_packed(lua_State *L, const unsigned char *d, uint32_t k, int kind) {
-  if (kind == 'i') {
-    lua_Integer v;
-    memcpy(&v, d + 8 * (size_t)k, 8);
-    lua_pushinteger(L, v);
-  } else {
-    lua_Number v;
-    memcpy(&v, d + 8 * (size_t)k, 8);
-    lua_pushnumber(L, v);
-  }
+  sb_push_raw_number(L, d + 8 * (size_t)k, kind == 'i');
 }
 
 /* A chunk of numbers (packed 'i' or 'd'): call the function on each and

@@ -77,8 +77,8 @@ pipe_pingpong         pipe_pingpong    =  c_pipe_pingpong                    C<=
 value_locked          value_locked     =  -                                  py>1
 value_atomic          value_locked     value_locked -                        -
 manager_dict          manager_dict     =  -                                  py>=20
-pool_e2e              pool_e2e         =  -                                  py>=20
-pool_map              pool_map         =  -                                  py>=10
+pool_e2e              pool_e2e         =  c_pool_e2e                         py>=20
+pool_map              pool_map         =  c_lua_map                          py>=10
 tpe_submit            tpe_submit       =  -                                  py>=5
 ppe_submit            ppe_submit       =  -                                  py>=5
 pool_cpu_1            pool_cpu         =  -                                  -
@@ -88,7 +88,7 @@ tpe_cpu_1             tpe_cpu          =  -                                  -
 tpe_cpu_2             tpe_cpu          =  -                                  -
 tpe_cpu_speedup       tpe_cpu          =  -                                  val>=1.8
 "
-CBENCH="state_thread call2 pingpong pipe_pingpong"
+CBENCH="state_thread call2 pingpong pipe_pingpong pool_floor"
 
 # ---- helpers ---------------------------------------------------------------------
 say() { printf '%s\n' "$*" >&2; }

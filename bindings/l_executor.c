@@ -41,12 +41,13 @@ typedef struct tpool {
   char prefix[80];
 } tpool;
 
+/* As the pool's cancel_queued: a dropped part cancels its whole future. */
 static void drain_cancel(srt_taskq *q) {
   srt_tqnode *n = srt_taskq_drain(q);
   while (n) {
     srt_tqnode *next = n->next;
     sb_task *t = (sb_task *)n;
-    sb_future_cancel(t->fut, 0);
+    sb_future_cancel(t->fut, 1);
     sb_task_release(t);
     n = next;
   }
@@ -224,7 +225,7 @@ static int tpe_worker(lua_State *L) {
       if (r != SRT_OK) continue;
       sb_task *t = (sb_task *)n;
       int stop = atomic_load(&tp->broken) ? 0 : sb_task_run(L, t);
-      if (atomic_load(&tp->broken)) sb_future_cancel(t->fut, 0);
+      if (atomic_load(&tp->broken)) sb_future_cancel(t->fut, 1);
       sb_task_release(t);
       lua_settop(L, 0);
       sb_run_callbacks(L);

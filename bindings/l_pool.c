@@ -91,12 +91,14 @@ struct sb_engine {
   wslot slots[];
 };
 
+/* A dropped task cancels its whole future, parts running elsewhere included:
+** a map whose first chunks run while the rest are dropped could never end. */
 static void cancel_queued(srt_taskq *q) {
   srt_tqnode *n = srt_taskq_drain(q);
   while (n) {
     srt_tqnode *next = n->next;
     sb_task *t = (sb_task *)n;
-    sb_future_cancel(t->fut, 0);
+    sb_future_cancel(t->fut, 1);
     sb_task_release(t);
     n = next;
   }

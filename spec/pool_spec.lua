@@ -292,6 +292,21 @@ describe("Pool", function()
     assert.is_true(pool:join(5))
   end)
 
+  it("terminates a map whose first chunks run while the rest wait: Cancelled, no hang", function()
+    local pool = strand.Pool(2)
+    local started = strand.Semaphore(0)
+    local m = pool:map_async(function(x)
+      started:release()
+      while true do strand.sleep(0.01) end
+    end, {1, 2, 3, 4, 5, 6}, 1)
+    assert.is_true(started:acquire(true, 30)); assert.is_true(started:acquire(true, 30))
+    pool:terminate()
+    local ok, e = pcall(m.get, m, 10)
+    assert.is_false(ok); assert.is_true(strand.is_error(e, "Cancelled"))
+    assert.is_true(m:ready())
+    assert.is_true(pool:join(10))
+  end)
+
   it("terminates when a <close> variable goes out of scope", function()
     local pool_ref
     do

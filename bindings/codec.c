@@ -522,9 +522,11 @@ static void enc_value(enc *e, int idx) {
   }
 }
 
-/* Values from index lenient_from on (0-based) are encoded leniently. */
+/* Values from index lenient_from on (0-based) are encoded leniently. An error
+** names value i as what[base + i] when base > 0, else what[i + 1] when there
+** are several values and plain what when there is one. */
 static const char *encode(lua_State *L, int first, int n, size_t *len, const char *what,
-                          int lenient_from) {
+                          int lenient_from, lua_Integer base) {
   first = lua_absindex(L, first);
   enc e;
   e.L = L;
@@ -543,11 +545,13 @@ static const char *encode(lua_State *L, int first, int n, size_t *len, const cha
   lua_pushnil(L);
   e.modmap = lua_gettop(L);
   put_varint(&e, (uint64_t)n);
+  int indexed = base > 0 || n > 1;
+  if (base <= 0) base = 1;
   for (int i = 0; i < n; i++) {
-    if (n > 1) enter(&e, 0, i + 1, NULL);
+    if (indexed) enter(&e, 0, base + i, NULL);
     e.lenient = i >= lenient_from;
     enc_value(&e, first + i);
-    if (n > 1) e.depth--;
+    if (indexed) e.depth--;
   }
   lua_settop(L, e.seen - 1);
   /* the handle table, then the header */
@@ -569,16 +573,21 @@ static const char *encode(lua_State *L, int first, int n, size_t *len, const cha
 }
 
 const char *sb_encode(lua_State *L, int first, int n, size_t *len, const char *what) {
-  return encode(L, first, n, len, what, n);
+  return encode(L, first, n, len, what, n, 0);
+}
+
+const char *sb_encode_at(lua_State *L, int first, int n, size_t *len, const char *what,
+                         lua_Integer base) {
+  return encode(L, first, n, len, what, n, base);
 }
 
 const char *sb_encode_lenient(lua_State *L, int first, int n, size_t *len) {
-  return encode(L, first, n, len, "value", 0);
+  return encode(L, first, n, len, "value", 0, 0);
 }
 
 const char *sb_encode_partly(lua_State *L, int first, int n, int nstrict, size_t *len,
                              const char *what) {
-  return encode(L, first, n, len, what, nstrict);
+  return encode(L, first, n, len, what, nstrict, 0);
 }
 
 void *sb_encode_arena(lua_State *L, int first, int n, size_t *len, const char *what) {

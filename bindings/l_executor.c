@@ -353,7 +353,7 @@ static int l_submit(lua_State *L) {
   sb_task *t = &f->task;
   t->fut = f;
   t->kind = SB_TASK_CALL;
-  t->args_len = sb_pack(L, 3, nargs, f->buf, SB_INLINE, &t->args, "args");
+  t->args_len = sb_pack_at(L, 3, nargs, f->buf, SB_INLINE, &t->args, "args", 1);
   t->fn = sb_fn_ref(L, 2);
   queue_task(L, ex, t);
   return 1;
@@ -407,23 +407,23 @@ static int l_map(lua_State *L) {
       kind = SB_TASK_CALL;
       luaL_checkstack(L, nlists + 4, "too many lists");
       for (int i = 3; i <= top; i++) lua_rawgeti(L, i, (lua_Integer)first);
-      len = sb_pack(L, -nlists, nlists, NULL, 0, &args, "args");
+      len = sb_pack_at(L, -nlists, nlists, NULL, 0, &args, "args", 1);
       lua_pop(L, nlists);
     } else if (nlists == 1) {
       kind = SB_TASK_MAP;
       len = sb_pack_slice(L, 3, first, count, &args, "items");
     } else { /* a chunk of argument tables */
       kind = SB_TASK_STARMAP;
-      lua_createtable(L, (int)count, 0);
+      lua_createtable(L, 0, (int)count); /* keyed as the lists are: errors name the item */
       for (int64_t j = 0; j < count; j++) {
         lua_createtable(L, nlists, 0);
         for (int i = 3; i <= top; i++) {
           lua_rawgeti(L, i, (lua_Integer)(first + j));
           lua_rawseti(L, -2, i - 2);
         }
-        lua_rawseti(L, -2, (lua_Integer)(j + 1));
+        lua_rawseti(L, -2, (lua_Integer)(first + j));
       }
-      len = sb_pack_slice(L, -1, 1, count, &args, "items");
+      len = sb_pack_slice(L, -1, first, count, &args, "items");
       lua_pop(L, 1);
     }
     sb_task *t = sb_new_part_task(L, f, (uint32_t)p, kind, args, len);

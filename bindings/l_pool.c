@@ -929,7 +929,7 @@ static sb_future *submit_call(lua_State *L, sb_pool *p, int fn, int args, uint32
   sb_task *t = &f->task;
   t->fut = f;
   t->kind = SB_TASK_CALL;
-  t->args_len = sb_pack(L, base + 1, n, f->buf, SB_INLINE, &t->args, "args");
+  t->args_len = sb_pack_at(L, base + 1, n, f->buf, SB_INLINE, &t->args, "args", 1);
   t->fn = sb_fn_ref(L, fn);
   if (n > 0) lua_replace(L, base + 1); /* the future takes the arguments' place */
   lua_settop(L, base + 1);

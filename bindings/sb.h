@@ -132,6 +132,9 @@ int64_t sb_opt_deadline(lua_State *L, int idx);
 ** error naming the path of a value it cannot carry. On success the message
 ** owns one reference to each strand handle inside it. */
 const char *sb_encode(lua_State *L, int first, int n, size_t *len, const char *what);
+/* The same, an error naming value i what[base + i] (the items of a list slice). */
+const char *sb_encode_at(lua_State *L, int first, int n, size_t *len, const char *what,
+                         lua_Integer base);
 /* The same, copied into a fresh arena block (freed with srt_free). */
 void *sb_encode_arena(lua_State *L, int first, int n, size_t *len, const char *what);
 /* Encode leniently: values that cannot be sent become nil (globals copy). */
@@ -367,6 +370,9 @@ void sb_fn_unref(sb_fnblob *b);
 ** into buf when they fit in cap bytes, else an arena block (*out). */
 size_t sb_pack(lua_State *L, int first, int n, void *buf, size_t cap, void **out,
                const char *what);
+/* The same, an error naming value i what[base + i]. */
+size_t sb_pack_at(lua_State *L, int first, int n, void *buf, size_t cap, void **out,
+                  const char *what, lua_Integer base);
 size_t sb_pack_error(lua_State *L, int idx, void *buf, size_t cap, void **out);
 /* Pack items first..first+count-1 of the table at t (a map chunk). */
 size_t sb_pack_slice(lua_State *L, int t, int64_t first, int64_t count, void **out,

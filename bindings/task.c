@@ -247,6 +247,11 @@ static void *place(lua_State *L, size_t len, void *buf, size_t cap) {
 
 size_t sb_pack(lua_State *L, int first, int n, void *buf, size_t cap, void **out,
                const char *what) {
+  return sb_pack_at(L, first, n, buf, cap, out, what, 0);
+}
+
+size_t sb_pack_at(lua_State *L, int first, int n, void *buf, size_t cap, void **out,
+                  const char *what, lua_Integer base) {
   first = lua_absindex(L, first);
   int kind;
   size_t len = packed_size(L, first, n, &kind);
@@ -256,7 +261,7 @@ size_t sb_pack(lua_State *L, int first, int n, void *buf, size_t cap, void **out
     *out = p;
     return len;
   }
-  const char *c = sb_encode(L, first, n, &len, what);
+  const char *c = sb_encode_at(L, first, n, &len, what, base);
   void *p = buf && len <= cap ? buf : srt_alloc(len);
   if (!p) {
     sb_codec_release(c, len);
@@ -427,7 +432,7 @@ size_t sb_pack_slice(lua_State *L, int t, int64_t first, int64_t count, void **o
   sb_block_put(p);
   luaL_checkstack(L, (int)count + 8, "map chunk too large");
   for (i = 0; i < count; i++) lua_rawgeti(L, t, (lua_Integer)(first + i));
-  size_t len = sb_pack(L, top + 1, (int)count, NULL, 0, out, what);
+  size_t len = sb_pack_at(L, top + 1, (int)count, NULL, 0, out, what, (lua_Integer)first);
   lua_settop(L, top);
   return len;
 }

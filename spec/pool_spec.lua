@@ -267,6 +267,19 @@ describe("Pool", function()
     assert.truthy(e.message:find("init failed"))
   end)
 
+  it("refuses what it cannot send, naming the item by its place in the list", function()
+    local pool <close> = strand.Pool(2)
+    local co = coroutine.create(print)
+    local items = {}
+    for i = 1, 100 do items[i] = i end
+    items[77] = {cb = co}
+    local ok, e = pcall(pool.map, pool, square, items, 10)
+    assert.is_false(ok); assert.truthy(tostring(e):find("items[77].cb: cannot send a coroutine", 1, true))
+    ok, e = pcall(pool.apply, pool, square, {co})
+    assert.is_false(ok); assert.truthy(tostring(e):find("args[1]: cannot send a coroutine", 1, true))
+    assert.equal(4, pool:apply(square, {2})) -- still usable
+  end)
+
   it("closes and joins; refuses work once closed and join while running", function()
     local pool = strand.Pool(2)
     local ok, e = pcall(pool.join, pool)

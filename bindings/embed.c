@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <string.h>
 
 void sb_thread_atfork_install(void);
@@ -15,8 +16,11 @@ void sb_thread_atfork_install(void);
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_result;
 
-/* stdio is flushed before every fork so nothing buffered is printed twice. */
+/* stdio is flushed before every fork so nothing buffered is printed twice;
+** and what another thread wrote into stdout's buffer between that flush and
+** the fork is the parent's to print: the child drops its copy. */
 static void flush_before_fork(void) { fflush(NULL); }
+static void purge_in_child(void) { __fpurge(stdout); }
 
 /* strand.so is never unloaded: lua_close dlcloses C modules, while a
 ** detached worker thread may still be running the last instructions of
@@ -31,7 +35,7 @@ static void init_once_fn(void) {
   pin_library();
   init_result = srt_arena_init(0);
   if (init_result == 0) {
-    pthread_atfork(flush_before_fork, NULL, NULL);
+    pthread_atfork(flush_before_fork, NULL, purge_in_child);
     sb_thread_atfork_install();
   }
 }

@@ -452,17 +452,7 @@ static int unpack_packed(lua_State *L, const unsigned char *p, size_t len) {
   luaL_checkstack(L, (int)n + 8, "too many values");
   if (kind == 'i' || kind == 'd') {
     if ((size_t)(end - p) != 8 * (size_t)n) bad_packed(L);
-    for (uint32_t i = 0; i < n; i++, p += 8) {
-      if (kind == 'i') {
-        lua_Integer v;
-        memcpy(&v, p, 8);
-        lua_pushinteger(L, v);
-      } else {
-        lua_Number v;
-        memcpy(&v, p, 8);
-        lua_pushnumber(L, v);
-      }
-    }
+    for (uint32_t i = 0; i < n; i++, p += 8) sb_push_raw_number(L, p, kind == 'i');
     return (int)n;
   }
   for (uint32_t i = 0; i < n; i++) {

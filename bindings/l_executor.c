@@ -41,21 +41,9 @@ typedef struct tpool {
   char prefix[80];
 } tpool;
 
-/* As the pool's cancel_queued: a dropped part cancels its whole future. */
-static void drain_cancel(srt_taskq *q) {
-  srt_tqnode *n = srt_taskq_drain(q);
-  while (n) {
-    srt_tqnode *next = n->next;
-    sb_task *t = (sb_task *)n;
-    sb_future_cancel(t->fut, 1);
-    sb_task_release(t);
-    n = next;
-  }
-}
-
 static void tpool_unref(tpool *tp) {
   if (!tp || atomic_fetch_sub(&tp->refs, 1) != 1) return;
-  drain_cancel(&tp->q);
+  sb_taskq_cancel_all(&tp->q);
   srt_taskq_destroy(&tp->q);
   sb_packed_free(tp->init, tp->init_len, NULL);
   srt_free(tp);
@@ -131,7 +119,7 @@ static void install_atfork(void) { pthread_atfork(NULL, NULL, atfork_child); }
 static void close_executor(sb_executor *ex, int cancel_pending) {
   atomic_store(&ex->shutdown, 1);
   if (ex->tp) {
-    if (cancel_pending) drain_cancel(&ex->tp->q);
+    if (cancel_pending) sb_taskq_cancel_all(&ex->tp->q);
     srt_taskq_close(&ex->tp->q);
   }
   sb_engine *e = atomic_load(&ex->eng);

@@ -91,19 +91,6 @@ struct sb_engine {
   wslot slots[];
 };
 
-/* A dropped task cancels its whole future, parts running elsewhere included:
-** a map whose first chunks run while the rest are dropped could never end. */
-static void cancel_queued(srt_taskq *q) {
-  srt_tqnode *n = srt_taskq_drain(q);
-  while (n) {
-    srt_tqnode *next = n->next;
-    sb_task *t = (sb_task *)n;
-    sb_future_cancel(t->fut, 1);
-    sb_task_release(t);
-    n = next;
-  }
-}
-
 /* Store the error of every task from now on (the one at the top), close the
 ** queue and fail what is queued. The first error wins. */
 static void engine_break(lua_State *L, sb_engine *e) {
@@ -397,7 +384,7 @@ static int respawn_wanted(sb_engine *e) {
 /* No worker left, and none will be forked: tell the owner, then go. */
 static void server_exit(lua_State *L, sb_engine *e) __attribute__((noreturn));
 static void server_exit(lua_State *L, sb_engine *e) {
-  cancel_queued(&e->q);
+  sb_taskq_cancel_all(&e->q);
   sb_handles_release_all(L);
   atomic_store(&e->gone, 1);
   if (atomic_load(&e->gone_sleepers)) srt_futex_wake(&e->gone, INT_MAX);
@@ -555,7 +542,7 @@ static void free_engine(sb_engine *e) {
     sb_block_cache_clear();
   }
   if (e->server_pidfd >= 0 && e->owner == getpid()) close(e->server_pidfd);
-  cancel_queued(&e->q);
+  sb_taskq_cancel_all(&e->q);
   srt_taskq_destroy(&e->q);
   srt_mutex_destroy(&e->mu);
   sb_packed_free(e->init, e->init_len, NULL);
@@ -711,12 +698,12 @@ void sb_engine_close(sb_engine *e) {
   srt_taskq_close(&e->q);
 }
 
-void sb_engine_terminate_queue(sb_engine *e) { cancel_queued(&e->q); }
+void sb_engine_terminate_queue(sb_engine *e) { sb_taskq_cancel_all(&e->q); }
 
 void sb_engine_terminate(sb_engine *e) {
   atomic_store(&e->state, E_TERMINATE);
   srt_taskq_close(&e->q);
-  cancel_queued(&e->q);
+  sb_taskq_cancel_all(&e->q);
   poke_server(e);
 }
 

@@ -397,6 +397,7 @@ void sb_block_cache_clear(void);
 ** worker itself was cancelled (not only its task) and should stop. */
 int sb_task_run(lua_State *L, sb_task *t);
 void sb_task_release(sb_task *t); /* drop what a finished or skipped task holds */
+void sb_taskq_cancel_all(srt_taskq *q); /* drop every queued task, its future cancelled */
 void sb_task_drop_args(sb_task *t); /* once unpacked: the buffer is the result's now */
 /* A task block of its own for part `part` of a map future (takes args over;
 ** the caller sets fn and count). */

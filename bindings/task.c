@@ -913,6 +913,20 @@ void sb_task_release(sb_task *t) {
   srt_decref(&f->h);
 }
 
+/* Empty the queue, cancelling each task's future whole, parts running
+** elsewhere included: a map whose first chunks run while the rest are
+** dropped could never end otherwise. */
+void sb_taskq_cancel_all(srt_taskq *q) {
+  srt_tqnode *n = srt_taskq_drain(q);
+  while (n) {
+    srt_tqnode *next = n->next;
+    sb_task *t = (sb_task *)n;
+    sb_future_cancel(t->fut, 1);
+    sb_task_release(t);
+    n = next;
+  }
+}
+
 /* (initializer, initargs) decoded and called, under the caller's pcall. */
 static int init_body(lua_State *L) {
   const void *msg = lua_touserdata(L, 1);

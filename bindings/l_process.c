@@ -184,7 +184,10 @@ static sb_process *current(lua_State *L) {
 ** pool's owner. Called in the fresh worker, before it runs any task. */
 void sb_process_name_self(lua_State *L, const char *name, pid_t owner) {
   sb_process *me = current(L);
-  snprintf(me->name, sizeof me->name, "%s", name);
+  /* not snprintf: a fresh pool worker would fault its code in for one copy */
+  size_t len = strnlen(name, sizeof me->name - 1);
+  memcpy(me->name, name, len);
+  me->name[len] = 0;
   me->is_main = 0;
   me->daemon = 1;
   me->parent = owner;

@@ -29,7 +29,6 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <time.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,17 +126,8 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Spinning only pays when the other side can run at the same time. The
-** affinity mask is per thread and a forked child inherits it, so it is read
-** once per thread. */
-static int may_spin(void) {
-  static __thread int v = -1;
-  if (v < 0) {
-    cpu_set_t s;
-    v = sched_getaffinity(0, sizeof s, &s) == 0 && CPU_COUNT(&s) > 1;
-  }
-  return v;
-}
+/* Spinning only pays when the other side can run at the same time. */
+static int may_spin(void) { return srt_usable_cpus() > 1; }
 
 static inline uint64_t count_of(srt_queue *q) {
   return atomic_load_explicit(&q->tail, memory_order_acquire) -

@@ -19,9 +19,6 @@
 
 #define SPIN_MIN 16 /* polls: still enough to notice a partner that answers at once */
 
-static _Atomic int usable_cpus; /* 0: not read yet */
-static _Atomic pid_t read_by;
-
 static int count_cpus(void) {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
@@ -29,12 +26,12 @@ static int count_cpus(void) {
   return n > 0 ? (int)n : 1;
 }
 
+/* The affinity mask belongs to a thread (taskset sets it for all), and a
+** forked child's one thread inherits the forker's mask with its thread-local
+** copy of this count: read once per thread, never again in a child. */
 int srt_usable_cpus(void) {
-  int n = atomic_load_explicit(&usable_cpus, memory_order_relaxed);
-  if (n && atomic_load_explicit(&read_by, memory_order_relaxed) == srt_self_pid()) return n;
-  n = count_cpus();
-  atomic_store(&usable_cpus, n);
-  atomic_store(&read_by, srt_self_pid());
+  static __thread int n; /* 0: not read yet */
+  if (!n) n = count_cpus();
   return n;
 }
 

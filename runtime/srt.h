@@ -293,7 +293,7 @@ static inline void srt_cpu_relax(void) {
   __asm__ __volatile__("yield");
 #endif
 }
-int srt_usable_cpus(void);          /* CPUs this process may run on */
+int srt_usable_cpus(void);          /* CPUs this thread may run on */
 int srt_spin_budget(int polls);     /* polls, or 0 when only one CPU is usable */
 /* Adaptive spinning: how many polls to try now (0 on one CPU), given an
 ** object's hint word (0 = new); then whether the spin got what it wanted. */

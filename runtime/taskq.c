@@ -25,28 +25,11 @@
 #include "srt.h"
 
 #include <limits.h>
-#include <sched.h>
 #include <unistd.h>
 
 #define SPIN_POLLS 4000 /* ~10-20 us of polling before a consumer sleeps */
 
-static _Atomic int tq_cpus;
-static _Atomic pid_t tq_cpus_pid;
-
-/* CPUs this process may run on, read once per process (taskset applies). */
-static int usable_cpus(void) {
-  pid_t me = srt_self_pid(); /* cached: getpid() is a system call */
-  int n = atomic_load_explicit(&tq_cpus, memory_order_relaxed);
-  if (n && atomic_load_explicit(&tq_cpus_pid, memory_order_relaxed) == me) return n;
-  cpu_set_t set;
-  n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-  if (n < 1) n = 1;
-  atomic_store(&tq_cpus, n);
-  atomic_store(&tq_cpus_pid, me);
-  return n;
-}
-
-int srt_taskq_spin_polls(void) { return usable_cpus() > 1 ? SPIN_POLLS : 0; }
+int srt_taskq_spin_polls(void) { return srt_spin_budget(SPIN_POLLS); }
 
 static inline void relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

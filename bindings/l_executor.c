@@ -347,17 +347,30 @@ static int l_submit(lua_State *L) {
   return 1;
 }
 
+/* The last argument of map is its options when it has keys and no items:
+** an empty table is an empty list (map then yields nothing, as Python's). */
+static int is_options(lua_State *L, int idx) {
+  if (!lua_istable(L, idx) || lua_rawlen(L, idx) != 0) return 0;
+  lua_pushnil(L);
+  if (!lua_next(L, idx)) return 0;
+  lua_pop(L, 2);
+  return 1;
+}
+
 /* ex:map(f, list [, list2 ...] [, {timeout=, chunksize=}]) -> iterator of i, v */
 static int l_map(lua_State *L) {
   sb_executor *ex = check_executor(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   int top = lua_gettop(L);
   int64_t deadline = SRT_FOREVER, chunksize = 1;
-  if (top >= 4 && lua_istable(L, top) && lua_rawlen(L, top) == 0) { /* options */
+  if (top >= 4 && is_options(L, top)) {
+    static const char *const keys[] = {"timeout", "chunksize", NULL};
+    sb_check_options(L, top, "map", keys);
     lua_getfield(L, top, "timeout");
     if (!lua_isnil(L, -1)) deadline = sb_opt_deadline(L, -1);
     lua_getfield(L, top, "chunksize");
-    if (!lua_isnil(L, -1)) chunksize = luaL_checkinteger(L, -1);
+    sb_optsrc src = {"map", "chunksize", 0};
+    chunksize = sb_opt_integer(L, -1, &src, 1);
     lua_pop(L, 2);
     top--;
   }
@@ -461,16 +474,8 @@ static int executor_tostring(lua_State *L) {
   return 1;
 }
 
-/* Options: a table, or (max_workers, ...) positionally. Pushes nothing. */
-static void opt_field(lua_State *L, const char *key, int pos) {
-  if (lua_istable(L, 1)) lua_getfield(L, 1, key);
-  else lua_pushvalue(L, pos);
-}
-
 static void *pack_initializer(lua_State *L, int init, int initargs, size_t *len) {
   if (lua_isnil(L, init)) return NULL;
-  if (!lua_isfunction(L, init)) luaL_error(L, "initializer must be a function");
-  if (!lua_isnil(L, initargs) && !lua_istable(L, initargs)) luaL_error(L, "initargs must be a table");
   lua_pushvalue(L, init);
   lua_pushvalue(L, initargs);
   void *msg;
@@ -479,30 +484,43 @@ static void *pack_initializer(lua_State *L, int init, int initargs, size_t *len)
   return msg;
 }
 
+/* Options: a table, or (max_workers, ...) positionally, in keys' order. */
 static int new_executor(lua_State *L, int is_process) {
-  if (!lua_isnoneornil(L, 1) && !lua_istable(L, 1) && !lua_isinteger(L, 1))
+  static const char *const tkeys[] = {"max_workers", "thread_name_prefix", "initializer", "initargs", NULL};
+  static const char *const pkeys[] = {"max_workers", "initializer", "initargs", "max_tasks_per_child", NULL};
+  const char *const *keys = is_process ? pkeys : tkeys;
+  const char *what = is_process ? "ProcessPoolExecutor" : "ThreadPoolExecutor";
+  if (!lua_isnoneornil(L, 1) && !lua_istable(L, 1) && lua_type(L, 1) != LUA_TNUMBER)
     return luaL_argerror(L, 1, "options table or max_workers expected");
   lua_settop(L, 5);
-  opt_field(L, "max_workers", 1); /* 6 */
-  opt_field(L, is_process ? "initializer" : "thread_name_prefix", 2); /* 7 */
-  opt_field(L, is_process ? "initargs" : "initializer", 3);           /* 8 */
-  opt_field(L, is_process ? "max_tasks_per_child" : "initargs", 4);  /* 9 */
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  if (ncpu < 1) ncpu = 1;
-  lua_Integer max = is_process ? ncpu : (ncpu + 4 < 32 ? ncpu + 4 : 32); /* Python's defaults */
-  if (!lua_isnil(L, 6)) max = luaL_checkinteger(L, 6);
+  int table = lua_istable(L, 1);
+  if (table) sb_check_options(L, 1, what, keys);
+  sb_optsrc src[4];
+  for (int i = 0; i < 4; i++) { /* at 6..9 */
+    src[i] = (sb_optsrc){what, keys[i], table ? 0 : i + 1};
+    if (table) lua_getfield(L, 1, keys[i]);
+    else lua_pushvalue(L, i + 1);
+  }
+  int init = is_process ? 7 : 8;
+  sb_opt_type(L, init, &src[init - 6], LUA_TFUNCTION);
+  sb_opt_type(L, init + 1, &src[init - 5], LUA_TTABLE);
+  if (!is_process) sb_opt_type(L, 7, &src[1], LUA_TSTRING);
+  lua_Integer max = sb_opt_integer(L, 6, &src[0], 0);
+  if (lua_isnil(L, 6)) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1) ncpu = 1;
+    max = is_process ? ncpu : (ncpu + 4 < 32 ? ncpu + 4 : 32); /* Python's defaults */
+  }
   if (max < 1) return sb_error(L, "ValueError", "max_workers must be greater than 0");
   if (max > 4096) return sb_error(L, "ValueError", "max_workers must be at most 4096");
-  lua_Integer maxtasks = 0;
-  if (is_process && !lua_isnil(L, 9)) {
-    maxtasks = luaL_checkinteger(L, 9);
-    if (maxtasks < 1) return sb_error(L, "ValueError", "max_tasks_per_child must be >= 1");
-  }
+  lua_Integer maxtasks = is_process ? sb_opt_integer(L, 9, &src[3], 0) : 0;
+  if (is_process && !lua_isnil(L, 9) && maxtasks < 1)
+    return sb_error(L, "ValueError", "max_tasks_per_child must be >= 1");
   size_t init_len = 0;
-  void *init = is_process ? pack_initializer(L, 7, 8, &init_len) : pack_initializer(L, 8, 9, &init_len);
+  void *init_msg = pack_initializer(L, init, init + 1, &init_len);
   sb_executor *ex = srt_obj_new(SB_T_EXECUTOR, sizeof *ex);
   if (!ex) {
-    sb_packed_free(init, init_len, NULL);
+    sb_packed_free(init_msg, init_len, NULL);
     return sb_error(L, "MemoryError", "strand arena is full");
   }
   ex->is_process = is_process;
@@ -512,18 +530,18 @@ static int new_executor(lua_State *L, int is_process) {
   ex->serial = srt_counter_next(SRT_CNT_GENERIC);
   sb_push_handle(L, &ex->h);
   if (is_process) {
-    ex->init = init;
+    ex->init = init_msg;
     ex->init_len = init_len;
   } else {
     tpool *tp = srt_calloc(sizeof *tp);
     if (!tp) {
-      sb_packed_free(init, init_len, NULL);
+      sb_packed_free(init_msg, init_len, NULL);
       return sb_error(L, "MemoryError", "strand arena is full");
     }
     atomic_init(&tp->refs, 1);
     tp->max_workers = (uint32_t)max;
     srt_taskq_init(&tp->q);
-    tp->init = init;
+    tp->init = init_msg;
     tp->init_len = init_len;
     if (lua_isstring(L, 7)) snprintf(tp->prefix, sizeof tp->prefix, "%s", lua_tostring(L, 7));
     else snprintf(tp->prefix, sizeof tp->prefix, "ThreadPoolExecutor-%d",

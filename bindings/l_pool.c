@@ -160,18 +160,18 @@ static void worker_exit(lua_State *L, int code) {
   _exit(code);
 }
 
-/* "ForkPoolWorker-N", the digits written here: Lua's "%d" goes through
-** snprintf, whose code a fresh worker would fault in for one name. */
+/* "ForkPoolWorker-N", written here: Lua's "%d" goes through snprintf, and
+** luaL_addstring through a lazily bound call inside liblua; a fresh worker
+** would fault in the code of both (and the dynamic linker's) for one name. */
 static void push_worker_name(lua_State *L, const char *base, uint64_t n) {
-  char digits[24], *p = digits + sizeof digits;
+  char name[sizeof ((sb_engine *)0)->name + 24], *p = name + sizeof name;
   do *--p = (char)('0' + n % 10);
   while ((n /= 10) != 0);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  luaL_addstring(&b, base);
-  luaL_addchar(&b, '-');
-  luaL_addlstring(&b, p, (size_t)(digits + sizeof digits - p));
-  luaL_pushresult(&b);
+  *--p = '-';
+  size_t len = strlen(base);
+  p -= len;
+  memcpy(p, base, len);
+  lua_pushlstring(L, p, (size_t)(name + sizeof name - p));
 }
 
 /* A worker of the server dies with it (PDEATHSIG: the server has one
@@ -964,10 +964,14 @@ static sb_future *submit_map(lua_State *L, sb_pool *p, int fn, int list, int64_t
   return f;
 }
 
-static int64_t opt_chunksize(lua_State *L, int idx) {
-  if (lua_isnoneornil(L, idx)) return 0;
-  lua_Integer c = luaL_checkinteger(L, idx);
-  if (c < 1) luaL_argerror(L, idx, "chunksize must be >= 1");
+/* The chunksize at slot (nil: 0, the default), named as the caller wrote it. */
+static int64_t chunksize_option(lua_State *L, int slot, const char *what, int pos) {
+  sb_optsrc src = {what, "chunksize", pos};
+  int64_t c = sb_opt_integer(L, slot, &src, 0);
+  if (!lua_isnoneornil(L, slot) && c < 1) {
+    if (pos) return luaL_argerror(L, pos, "chunksize must be >= 1");
+    return luaL_error(L, "%s: chunksize must be >= 1", what);
+  }
   return c;
 }
 
@@ -998,21 +1002,21 @@ static int collect_map(lua_State *L, sb_future *f) {
 static int l_map(lua_State *L) {
   sb_pool *p = check_pool(L, 1);
   check_running(L, p);
-  sb_future *f = submit_map(L, p, 2, 3, opt_chunksize(L, 4), SB_TASK_MAP, SB_T_ASYNCRESULT);
+  sb_future *f = submit_map(L, p, 2, 3, chunksize_option(L, 4, "map", 4), SB_TASK_MAP, SB_T_ASYNCRESULT);
   return collect_map(L, f);
 }
 
 static int l_starmap(lua_State *L) {
   sb_pool *p = check_pool(L, 1);
   check_running(L, p);
-  sb_future *f = submit_map(L, p, 2, 3, opt_chunksize(L, 4), SB_TASK_STARMAP, SB_T_ASYNCRESULT);
+  sb_future *f = submit_map(L, p, 2, 3, chunksize_option(L, 4, "starmap", 4), SB_TASK_STARMAP, SB_T_ASYNCRESULT);
   return collect_map(L, f);
 }
 
 static int imap_common(lua_State *L, int ordered) {
   sb_pool *p = check_pool(L, 1);
   check_running(L, p);
-  int64_t c = opt_chunksize(L, 4);
+  int64_t c = chunksize_option(L, 4, ordered ? "imap" : "imap_unordered", 4);
   submit_map(L, p, 2, 3, c ? c : 1, SB_TASK_MAP, SB_T_ASYNCRESULT);
   return sb_push_map_iter(L, lua_gettop(L), ordered, SRT_FOREVER);
 }
@@ -1029,51 +1033,63 @@ static int l_apply(lua_State *L) {
   return sb_future_push_result(L, f);
 }
 
-/* callback and error_callback at cb and cb+1, or in a table at cb */
-static void add_callbacks(lua_State *L, int fidx, int cb) {
-  int top = lua_gettop(L);
-  if (lua_istable(L, cb)) {
-    lua_getfield(L, cb, "callback");
-    lua_getfield(L, cb, "error_callback");
-  } else {
-    lua_pushvalue(L, cb);
-    lua_pushvalue(L, cb + 1);
+/* callback and error_callback at cb and cb+1, or in the options table at
+** cb: checked before anything is queued, pushed (nil when absent). */
+static void push_callbacks(lua_State *L, const char *what, int cb) {
+  static const char *const keys[] = {"callback", "error_callback"};
+  int table = lua_istable(L, cb);
+  for (int i = 0; i < 2; i++) {
+    if (table) lua_getfield(L, cb, keys[i]);
+    else lua_pushvalue(L, cb + i);
+    sb_optsrc src = {what, keys[i], table ? 0 : cb + i};
+    sb_opt_type(L, -1, &src, LUA_TFUNCTION);
   }
-  int c = top + 1, e = top + 2;
-  if (!lua_isnil(L, c)) luaL_checktype(L, c, LUA_TFUNCTION);
-  if (!lua_isnil(L, e)) luaL_checktype(L, e, LUA_TFUNCTION);
-  if (!lua_isnil(L, c) || !lua_isnil(L, e)) sb_future_on_done(L, fidx, c, lua_isnil(L, e) ? 0 : e, 1);
-  lua_settop(L, top);
 }
 
-/* pool:apply_async(f, args [, callback [, error_callback]]) */
+/* Call them when the future at fidx is done (callbacks at the top, popped). */
+static void add_callbacks(lua_State *L, int fidx) {
+  int c = lua_gettop(L) - 1, e = c + 1;
+  if (!lua_isnil(L, c) || !lua_isnil(L, e)) sb_future_on_done(L, fidx, c, lua_isnil(L, e) ? 0 : e, 1);
+  lua_pop(L, 2);
+}
+
+/* pool:apply_async(f, args [, callback [, error_callback]]) or
+** pool:apply_async(f, args, {callback=, error_callback=}) */
 static int l_apply_async(lua_State *L) {
+  static const char *const keys[] = {"callback", "error_callback", NULL};
   sb_pool *p = check_pool(L, 1);
   check_running(L, p);
   lua_settop(L, 5);
-  submit_call(L, p, 2, 3, SB_T_ASYNCRESULT);
-  add_callbacks(L, 6, 4);
-  lua_settop(L, 6);
+  if (lua_istable(L, 4)) sb_check_options(L, 4, "apply_async", keys);
+  push_callbacks(L, "apply_async", 4); /* 6, 7 */
+  submit_call(L, p, 2, 3, SB_T_ASYNCRESULT); /* 8 */
+  lua_insert(L, 6);
+  add_callbacks(L, 6);
   return 1;
 }
 
-/* pool:map_async(f, list [, chunksize [, callback [, error_callback]]]) */
+/* pool:map_async(f, list [, chunksize [, callback [, error_callback]]]) or
+** pool:map_async(f, list, {chunksize=, callback=, error_callback=}) */
 static int map_async_common(lua_State *L, int kind) {
+  static const char *const keys[] = {"chunksize", "callback", "error_callback", NULL};
+  const char *what = kind == SB_TASK_MAP ? "map_async" : "starmap_async";
   sb_pool *p = check_pool(L, 1);
   check_running(L, p);
   lua_settop(L, 6);
-  int cb = 5;
-  int64_t c = 0;
-  if (lua_istable(L, 4)) cb = 4; /* map_async(f, list, {chunksize=, callback=, ...}) */
-  else c = opt_chunksize(L, 4);
-  if (cb == 4) {
+  int64_t c;
+  if (lua_istable(L, 4)) {
+    sb_check_options(L, 4, what, keys);
     lua_getfield(L, 4, "chunksize");
-    c = opt_chunksize(L, -1);
+    c = chunksize_option(L, -1, what, 0);
     lua_pop(L, 1);
+    push_callbacks(L, what, 4); /* 7, 8 */
+  } else {
+    c = chunksize_option(L, 4, what, 4);
+    push_callbacks(L, what, 5);
   }
-  submit_map(L, p, 2, 3, c, kind, SB_T_ASYNCRESULT);
-  add_callbacks(L, 7, cb);
-  lua_settop(L, 7);
+  submit_map(L, p, 2, 3, c, kind, SB_T_ASYNCRESULT); /* 9 */
+  lua_insert(L, 7);
+  add_callbacks(L, 7);
   return 1;
 }
 
@@ -1123,27 +1139,32 @@ static int pool_tostring(lua_State *L) {
 /* strand.Pool(n [, initializer [, initargs [, maxtasksperchild]]]) or
 ** strand.Pool{processes=, initializer=, initargs=, maxtasksperchild=} */
 static int l_pool_new(lua_State *L) {
+  static const char *const keys[] = {"processes", "initializer", "initargs", "maxtasksperchild", NULL};
   lua_settop(L, 4);
-  if (lua_istable(L, 1)) {
-    lua_getfield(L, 1, "processes");
-    lua_getfield(L, 1, "initializer");
-    lua_getfield(L, 1, "initargs");
-    lua_getfield(L, 1, "maxtasksperchild");
+  int table = lua_istable(L, 1);
+  if (table) {
+    sb_check_options(L, 1, "Pool", keys);
+    for (int i = 0; i < 4; i++) lua_getfield(L, 1, keys[i]);
   } else {
-    if (!lua_isnil(L, 1) && !lua_isinteger(L, 1))
+    if (!lua_isnil(L, 1) && lua_type(L, 1) != LUA_TNUMBER)
       return luaL_argerror(L, 1, "options table or number of processes expected");
     for (int i = 1; i <= 4; i++) lua_pushvalue(L, i);
   }
   /* 5 processes, 6 initializer, 7 initargs, 8 maxtasksperchild */
-  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  lua_Integer n = lua_isnil(L, 5) ? (ncpu > 0 ? ncpu : 1) : luaL_checkinteger(L, 5);
+  sb_optsrc src[4];
+  for (int i = 0; i < 4; i++) src[i] = (sb_optsrc){"Pool", keys[i], table ? 0 : i + 1};
+  lua_Integer n = sb_opt_integer(L, 5, &src[0], 0);
+  if (lua_isnil(L, 5)) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    n = ncpu > 0 ? ncpu : 1;
+  }
   if (n < 1) return sb_error(L, "ValueError", "Number of processes must be at least 1");
   if (n > 4096) return sb_error(L, "ValueError", "Number of processes must be at most 4096");
-  lua_Integer maxtasks = 0;
-  if (!lua_isnil(L, 8)) {
-    maxtasks = luaL_checkinteger(L, 8);
-    if (maxtasks < 1) return sb_error(L, "ValueError", "maxtasksperchild must be a positive int or nil");
-  }
+  sb_opt_type(L, 6, &src[1], LUA_TFUNCTION);
+  sb_opt_type(L, 7, &src[2], LUA_TTABLE);
+  lua_Integer maxtasks = sb_opt_integer(L, 8, &src[3], 0);
+  if (!lua_isnil(L, 8) && maxtasks < 1)
+    return sb_error(L, "ValueError", "maxtasksperchild must be a positive int or nil");
   sb_pool *p = srt_obj_new(SB_T_POOL, sizeof *p);
   if (!p) return sb_error(L, "MemoryError", "strand arena is full");
   p->processes = (int)n;
@@ -1151,8 +1172,6 @@ static int l_pool_new(lua_State *L) {
   p->serial = srt_counter_next(SRT_CNT_GENERIC);
   sb_push_handle(L, &p->h); /* 9 */
   if (!lua_isnil(L, 6)) {
-    if (!lua_isfunction(L, 6)) return luaL_error(L, "initializer must be a function");
-    if (!lua_isnil(L, 7) && !lua_istable(L, 7)) return luaL_error(L, "initargs must be a table");
     p->init_len = sb_pack(L, 6, 2, NULL, 0, &p->init, "initializer");
   }
   p->eng = sb_engine_start(L, (int)n, (int)maxtasks, &p->init, p->init_len, "ForkPoolWorker");

@@ -84,7 +84,20 @@ srt_obj *sb_test_any(lua_State *L, int idx);          /* any strand handle */
 void *sb_new_obj(lua_State *L, uint32_t type, size_t size);
 void *sb_alloc(lua_State *L, size_t n); /* arena bytes or MemoryError */
 
-/* ---- spawn.c: what Thread{} and Process{} share ---------------------------- */
+/* ---- spawn.c: what Thread{}, Process{}, Pool{} and executors share ---------- */
+/* Every key of the options table at idx is one of keys (NULL-ended), or
+** "<what>: unknown option 'k'". */
+void sb_check_options(lua_State *L, int idx, const char *what, const char *const keys[]);
+/* Where an option came from, for its error: key `key` of an options table
+** (pos 0), or argument pos of a positional call. */
+typedef struct sb_optsrc {
+  const char *what, *key;
+  int pos;
+} sb_optsrc;
+/* The integer at slot, dflt when nil; a float or string is an error. */
+lua_Integer sb_opt_integer(lua_State *L, int slot, const sb_optsrc *src, lua_Integer dflt);
+/* The value at slot is nil or of type (LUA_TFUNCTION, LUA_TTABLE, LUA_TSTRING). */
+void sb_opt_type(lua_State *L, int slot, const sb_optsrc *src, int type);
 /* Check the options table at 1; leaves target 2, run 3, args 4, name 5,
 ** daemon 6 on the stack. `what` names the constructor in errors. */
 void sb_spawn_options(lua_State *L, const char *what);

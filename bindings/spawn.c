@@ -1,13 +1,59 @@
 /*
-** spawn.c — what Thread{} and Process{} share: their options, and the
-** function and arguments start() runs (a target with args, or a run method
-** called with the handle, as Python's subclassing).
+** spawn.c — what the constructors of Thread{}, Process{}, Pool{} and the
+** executors share: checking their options (an unknown key is an error, as an
+** unknown keyword argument is in Python: a misspelt option would otherwise
+** be ignored without a word), and the function and arguments start() runs
+** (a target with args, or a run method called with the handle, as Python's
+** subclassing).
 */
 #include "sb.h"
 
+void sb_check_options(lua_State *L, int idx, const char *what, const char *const keys[]) {
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    int known = 0;
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (int i = 0; keys[i] && !known; i++) known = strcmp(lua_tostring(L, -1), keys[i]) == 0;
+    if (!known) {
+      const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1);
+      luaL_error(L, "%s: unknown option '%s'", what, k);
+    }
+  }
+}
+
+/* The error names the option as the caller wrote it: a key of the options
+** table, or an argument by its position (in lauxlib's words then). */
+static int opt_error(lua_State *L, const sb_optsrc *src, int slot, const char *expected) {
+  /* a number that is not an integer is shown: "got 1.5" */
+  int show = lua_type(L, slot) == LUA_TNUMBER && strcmp(expected, "integer") == 0;
+  const char *got = show ? luaL_tolstring(L, slot, NULL) : luaL_typename(L, slot);
+  if (src->pos) return luaL_argerror(L, src->pos, lua_pushfstring(L, "%s expected, got %s", expected, got));
+  return luaL_error(L, "%s: %s must be %s %s, got %s", src->what, src->key,
+                    expected[0] == 'i' ? "an" : "a", expected, got);
+}
+
+lua_Integer sb_opt_integer(lua_State *L, int slot, const sb_optsrc *src, lua_Integer dflt) {
+  slot = lua_absindex(L, slot);
+  if (lua_isnoneornil(L, slot)) return dflt;
+  int ok = 0;
+  lua_Integer v = lua_type(L, slot) == LUA_TNUMBER ? lua_tointegerx(L, slot, &ok) : 0;
+  if (!ok) opt_error(L, src, slot, "integer");
+  return v;
+}
+
+void sb_opt_type(lua_State *L, int slot, const sb_optsrc *src, int type) {
+  slot = lua_absindex(L, slot);
+  if (lua_isnoneornil(L, slot) || lua_type(L, slot) == type) return;
+  opt_error(L, src, slot, lua_typename(L, type));
+}
+
 void sb_spawn_options(lua_State *L, const char *what) {
+  static const char *const keys[] = {"target", "run", "args", "name", "daemon", NULL};
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
+  sb_check_options(L, 1, what, keys);
   lua_getfield(L, 1, "target"); /* 2 */
   lua_getfield(L, 1, "run");    /* 3 */
   if (!lua_isnil(L, 2) && !lua_isfunction(L, 2))

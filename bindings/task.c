@@ -534,12 +534,13 @@ typedef struct run_rec {
   size_t len;
 } run_rec;
 
-/* Push the arguments of a starmap item (a table) after the function. */
-static int push_star_args(lua_State *L, int item) {
-  if (!lua_istable(L, item)) {
-    lua_pushvalue(L, item);
-    return 1;
-  }
+/* Push the arguments of a starmap item (a table) after the function; the
+** item is items[index] of the caller's list. Python's starmap refuses a
+** non-iterable item: so does this, rather than call f with the item. */
+static int push_star_args(lua_State *L, int item, int64_t index) {
+  if (!lua_istable(L, item))
+    return sb_error(L, "TypeError", "starmap: items[%I] is a %s, not a table of arguments",
+                    (lua_Integer)index, luaL_typename(L, item));
   int n = (int)lua_rawlen(L, item);
   luaL_checkstack(L, n + 4, "too many arguments");
   for (int i = 1; i <= n; i++) lua_rawgeti(L, item, i);
@@ -757,7 +758,7 @@ static int run_body(lua_State *L) {
         lua_pushvalue(L, i);
         lua_call(L, 1, 1);
       } else {
-        int na = push_star_args(L, i);
+        int na = push_star_args(L, i, (int64_t)t->part * f->chunksize + i - 1);
         lua_call(L, na, 1);
       }
       lua_replace(L, i);

@@ -37,6 +37,21 @@ describe("ThreadPoolExecutor", function()
     assert.has_error(function() strand.ThreadPoolExecutor{initializer = 5} end)
     local ex <close> = strand.ThreadPoolExecutor(1)
     assert.has_error(function() ex:submit(5) end)
+    local function err(f) local ok, e = pcall(f); assert.is_false(ok); return tostring(e) end
+    assert.truthy(err(function() strand.ThreadPoolExecutor{max_worker = 2} end)
+      :find("ThreadPoolExecutor: unknown option 'max_worker'", 1, true))
+    assert.truthy(err(function() strand.ThreadPoolExecutor{max_workers = "x"} end)
+      :find("ThreadPoolExecutor: max_workers must be an integer, got string", 1, true))
+    assert.truthy(err(function() strand.ThreadPoolExecutor{thread_name_prefix = 5} end)
+      :find("ThreadPoolExecutor: thread_name_prefix must be a string, got number", 1, true))
+    assert.truthy(err(function() strand.ProcessPoolExecutor{max_workers = 1, max_tasks_per_child = "x"} end)
+      :find("ProcessPoolExecutor: max_tasks_per_child must be an integer, got string", 1, true))
+    assert.truthy(err(function() strand.ProcessPoolExecutor(1, 5) end)
+      :find("bad argument #2 to 'ProcessPoolExecutor' (function expected, got number)", 1, true))
+    assert.truthy(err(function() for _ in ex:map(print, {1}, {timeot = 1}) do end end)
+      :find("map: unknown option 'timeot'", 1, true))
+    assert.truthy(err(function() for _ in ex:map(print, {1}, {chunksize = "a"}) do end end)
+      :find("map: chunksize must be an integer, got string", 1, true))
   end)
 
   it("computes the factorials of 1..10, gathered with as_completed (seed program)", function()
@@ -203,6 +218,9 @@ describe("ThreadPoolExecutor", function()
     assert.same({11, 22}, sums)
     local n = 0
     for _ in ex:map(function(x) return x end, {}) do n = n + 1 end
+    assert.equal(0, n)
+    -- an empty last list is a list, not options: zipped, nothing comes out
+    for _ in ex:map(function(x) return x end, {1, 2}, {}) do n = n + 1 end
     assert.equal(0, n)
     local nils = {}
     for i, v in ex:map(function() return nil end, {1, 2}) do nils[#nils + 1] = i end

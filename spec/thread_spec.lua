@@ -69,6 +69,13 @@ describe("Thread", function()
     assert.has_error(function() strand.Thread{target = 5} end)
     assert.has_error(function() strand.Thread{args = 5} end)
     assert.has_error(function() strand.Thread(5) end)
+    -- a misspelt option is an error, as an unknown keyword argument in Python
+    local ok, e = pcall(strand.Thread, {targt = print})
+    assert.is_false(ok)
+    assert.truthy(tostring(e):find("Thread: unknown option 'targt'", 1, true), tostring(e))
+    ok, e = pcall(strand.Process, {target = print, demon = true})
+    assert.is_false(ok)
+    assert.truthy(tostring(e):find("Process: unknown option 'demon'", 1, true), tostring(e))
   end)
 
   it("refuses a target it cannot send, naming it", function()

@@ -334,7 +334,7 @@ int sb_error(lua_State *L, const char *kind, const char *fmt, ...) {
 int sb_raise_interrupt(lua_State *L) {
   int why = srt_take_interrupt();
   if (why == SRT_INT_KEYBOARD) return sb_error(L, "KeyboardInterrupt", "interrupted");
-  return sb_error(L, "Cancelled", "thread cancelled");
+  return sb_error(L, "Cancelled", sb_in_task() ? "task cancelled" : "thread cancelled");
 }
 
 int sb_wait_result(lua_State *L, int r) {

@@ -409,6 +409,7 @@ void sb_block_cache_clear(void);
 /* Run a task in this (worker) state and complete its part. Returns 1 when the
 ** worker itself was cancelled (not only its task) and should stop. */
 int sb_task_run(lua_State *L, sb_task *t);
+int sb_in_task(void); /* this thread is running a task now */
 void sb_task_release(sb_task *t); /* drop what a finished or skipped task holds */
 void sb_taskq_cancel_all(srt_taskq *q); /* drop every queued task, its future cancelled */
 void sb_task_drop_args(sb_task *t); /* once unpacked: the buffer is the result's now */

@@ -823,10 +823,12 @@ static int task_msgh(lua_State *L) {
   int outer = (int)lua_tointeger(L, lua_upvalueindex(1));
   int total = stack_depth(L) - 1; /* levels 1.. (level 0 is this handler) */
   int keep = total - outer - 1;   /* minus the C function that runs the task */
-  lua_Debug ar; /* and the map loop of run_body, if it is there */
-  if (keep > 1 && lua_getstack(L, keep, &ar) && lua_getinfo(L, "S", &ar) &&
-      strcmp(ar.source, MAP_LOOP_SOURCE) == 0)
-    keep--;
+  lua_Debug ar; /* and the map loop of run_body, if it is there: known by */
+  if (keep > 1 && lua_getstack(L, keep, &ar) && lua_getinfo(L, "f", &ar)) { /* identity, */
+    lua_getfield(L, LUA_REGISTRYINDEX, "strand.maploop"); /* its dump keeps no source */
+    if (lua_rawequal(L, -1, -2)) keep--;
+    lua_pop(L, 2);
+  }
   int is_error = 0;
   if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
     luaL_getmetatable(L, "strand.Error");
@@ -868,6 +870,12 @@ static int pcall_task(lua_State *L, int nargs) {
   return r;
 }
 
+/* Set while this thread runs a task: a cancel that reaches it is the task's
+** (Future:cancel, terminate), not its thread's, and says so. */
+static __thread int running_task;
+
+int sb_in_task(void) { return running_task; }
+
 int sb_task_run(lua_State *L, sb_task *t) {
   sb_future *f = t->fut;
   if (!sb_future_start(f)) return 0;
@@ -875,7 +883,9 @@ int sb_task_run(lua_State *L, sb_task *t) {
   run_rec rr = {t, NULL, 0};
   lua_pushcfunction(L, run_body);
   lua_pushlightuserdata(L, &rr);
+  running_task = 1;
   int failed = pcall_task(L, 1) != LUA_OK;
+  running_task = 0;
   int stop = 0;
   if (failed) {
     int one = f->nparts == 1;

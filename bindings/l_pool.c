@@ -157,6 +157,7 @@ static void worker_exit(lua_State *L, int code) {
   srt_take_interrupt();
   fflush(NULL);
   sb_handles_release_all(L);
+  sb_process_release_self();
   _exit(code);
 }
 
@@ -547,12 +548,40 @@ static void free_engine(sb_engine *e) {
   srt_mutex_destroy(&e->mu);
   sb_packed_free(e->init, e->init_len, NULL);
   sb_packed_free(e->broken_msg, e->broken_len, NULL);
+  /* the thread contexts of workers the server did not settle: first ones
+  ** that ended before it could watch them */
+  for (int i = 0; i < e->nworkers; i++) srt_free(atomic_exchange(&e->slots[i].ctx, NULL));
   srt_free(e);
 }
 
-/* The workers have ended: reap the first ones. */
-static void finish_engine(sb_engine *e) {
-  reap_firsts(e, 1); /* the server: free_engine */
+/* The server exits as soon as it has seen the last worker end: reap it at
+** join, so that a joined pool, which a program may keep for long, holds no
+** zombie and no descriptor (each kept pool held both until it was
+** collected). One that has not exited within a second (stopped?) is left to
+** the engine's end, as before. */
+static void reap_server(sb_engine *e, int64_t deadline) {
+  pid_t srv = atomic_load(&e->server);
+  if (srv <= 0 || e->server_pidfd < 0) return;
+  int64_t limit = srt_deadline(1.0);
+  if (deadline > limit || deadline == SRT_FOREVER) deadline = limit;
+  struct pollfd pf = {e->server_pidfd, POLLIN, 0};
+  for (;;) {
+    int64_t left = deadline - srt_now_ns();
+    int r = poll(&pf, 1, left > 0 ? (int)(left / 1000000) + 1 : 0);
+    if (r > 0) break;
+    if (r == 0 || errno != EINTR) return;
+  }
+  while (waitpid(srv, NULL, 0) < 0 && errno == EINTR) {
+  }
+  close(e->server_pidfd);
+  e->server_pidfd = -1;
+  atomic_store(&e->server, 0);
+}
+
+/* The workers have ended: reap the first ones, and the server. */
+static void finish_engine(sb_engine *e, int64_t deadline) {
+  reap_firsts(e, 1);
+  reap_server(e, deadline);
   atomic_store(&e->joined, 1);
 }
 
@@ -709,8 +738,10 @@ void sb_engine_terminate(sb_engine *e) {
 
 /* Has the server process ended (without saying "gone": it was killed)? */
 static int server_dead(sb_engine *e, int owner) {
+  pid_t srv = atomic_load(&e->server);
+  if (srv <= 0) return 1; /* reaped at join */
   int fd = owner ? e->server_pidfd : -1;
-  if (fd < 0) return !srt_pid_alive(atomic_load(&e->server));
+  if (fd < 0) return !srt_pid_alive(srv);
   struct pollfd pf = {fd, POLLIN, 0};
   return poll(&pf, 1, 0) > 0;
 }
@@ -788,7 +819,7 @@ int sb_engine_join(lua_State *L, sb_engine *e, int64_t deadline) {
   int r = owner && atomic_load(&e->state) != E_RUN ? wait_firsts(L, e, deadline) : 0;
   if (r < 0) return 0;
   if (r == 0 && !wait_gone(L, e, owner, deadline)) return 0;
-  if (owner) finish_engine(e);
+  if (owner) finish_engine(e, deadline);
   else atomic_store(&e->joined, 1);
   return 1;
 }

@@ -221,7 +221,7 @@ static int clear_child_state(lua_State *L) {
 }
 
 /* What the child holds in the arena for itself: its context, its object. */
-static void child_release_self(void) {
+void sb_process_release_self(void) {
   if (self_proc && self_pid == getpid()) {
     sb_process *p = self_proc;
     self_proc = NULL;
@@ -241,7 +241,7 @@ static void child_atexit(void) {
     sb_processes_shutdown(0);
     sb_handles_release_all(child_L);
     child_L = NULL;
-    child_release_self();
+    sb_process_release_self();
   } else if (!child_L) {
     sb_processes_shutdown(0);
   }
@@ -283,7 +283,7 @@ static _Noreturn void child_exit(lua_State *L, int code) {
   sb_processes_shutdown(0);
   if (child_L) sb_handles_release_all(L);
   child_L = NULL;
-  child_release_self();
+  sb_process_release_self();
   fflush(NULL);
   _exit(code);
 }

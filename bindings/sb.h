@@ -215,6 +215,9 @@ srt_lock *sb_push_new_lock(lua_State *L, int recursive);
 srt_lock *sb_lock_of(srt_obj *o);
 void sb_open_process(lua_State *L);
 void sb_process_name_self(lua_State *L, const char *name, pid_t owner); /* in a pool worker */
+/* A child on its way out (a Process's, a pool worker) gives back its own
+** process record and thread context. */
+void sb_process_release_self(void);
 void sb_open_queue(lua_State *L);
 void sb_open_pipe(lua_State *L);
 void sb_open_shared(lua_State *L);

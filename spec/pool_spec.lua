@@ -8,6 +8,27 @@ end
 
 local function square(x) return x * x end
 
+-- this process's children, its open descriptors, its arena blocks
+local function children()
+  local pid = strand.getpid()
+  local f = io.open(("/proc/%d/task/%d/children"):format(pid, pid))
+  local s = f:read("a"); f:close()
+  local n = 0
+  for _ in s:gmatch("%d+") do n = n + 1 end
+  return n
+end
+local function open_fds()
+  local h = io.popen("ls /proc/" .. strand.getpid() .. "/fd")
+  local n = 0
+  for _ in h:lines() do n = n + 1 end
+  h:close()
+  return n - 1 -- the pipe ls writes to
+end
+local function arena_blocks()
+  collectgarbage(); collectgarbage()
+  return strand.arena_stats().blocks
+end
+
 describe("Pool", function()
   it("squares with pools of 2, 4 and 8 workers (seed program)", function()
     for _, size in ipairs{2, 4, 8} do
@@ -75,6 +96,23 @@ describe("Pool", function()
       :find("bad argument #3 to 'map' (integer expected, got 2.5)", 1, true))
     pool:close(); pool:join(10)
     assert.equal(0, ran.value) -- none of the refused calls ran its task
+  end)
+
+  it("holds no process, descriptor or arena memory once joined, even while it is kept", function()
+    local function life()
+      local pool = strand.Pool(2)
+      assert.same({1, 4, 9}, pool:map(square, {1, 2, 3}))
+      pool:close(); assert.is_true(pool:join(30))
+      return pool
+    end
+    life() -- warm: what the first pool makes once per process
+    local kids, fds, blocks = children(), open_fds(), arena_blocks()
+    local kept = {}
+    for i = 1, 5 do kept[i] = life() end
+    assert.equal(kids, children()) -- workers and server reaped by join: no zombie
+    assert.equal(fds, open_fds())  -- no pidfd kept
+    kept = nil
+    assert.equal(blocks, arena_blocks()) -- each worker gave back its process record
   end)
 
   it("runs tasks in its worker processes", function()

@@ -26,10 +26,11 @@ void strand_set_state_hook(strand_state_hook fn, void *ud) {
 ** that thread and sets a one-shot hook on the state the thread is running
 ** (lua_sethook may be called from a signal handler; lua.c does the same for
 ** Ctrl-C). The hook puts back any hook the script had, then raises.
-** A coroutine has its own hook: a busy loop inside one notices at its next
-** strand wait or when it yields. ThreadSanitizer delays signals until the
-** thread calls into libc, which a pure Lua loop never does, so under it the
-** old count hook stays. */
+** A coroutine has its own hook, so coroutine.resume and coroutine.wrap are
+** replaced by copies of lcorolib's that note the coroutine the thread runs:
+** the hook is armed where the busy loop is. ThreadSanitizer delays signals
+** until the thread calls into libc, which a pure Lua loop never does, so
+** under it the old count hook stays (a coroutine inherits it). */
 #if defined(__SANITIZE_THREAD__)
 #define SIGNALS_DEFERRED 1
 #elif defined(__has_feature)
@@ -65,7 +66,92 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
 }
 #endif
 
+/* ---- coroutine.resume and coroutine.wrap, as lcorolib's --------------------- */
+/* Resume co with narg values from L's top; its results (or its error, -1)
+** are moved to L. While co runs, it is the state an interrupt arms; a signal
+** that came just before a switch armed the state left, so the flag is
+** looked at after each switch too. */
+static int auxresume(lua_State *L, lua_State *co, int narg) {
+  if (!lua_checkstack(co, narg)) {
+    lua_pushliteral(L, "too many arguments to resume");
+    return -1;
+  }
+  lua_xmove(L, co, narg);
+  lua_State *prev = running_state;
+  running_state = co;
+  if (srt_interrupt_pending()) arm(co, LUA_MASKCOUNT, 1);
+  int nres, status = lua_resume(co, L, narg, &nres);
+  running_state = prev;
+  if (srt_interrupt_pending()) arm(prev, LUA_MASKCOUNT, 1);
+  if (status != LUA_OK && status != LUA_YIELD) {
+    lua_xmove(co, L, 1); /* the error */
+    return -1;
+  }
+  if (!lua_checkstack(L, nres + 1)) {
+    lua_pop(co, nres);
+    lua_pushliteral(L, "too many results to resume");
+    return -1;
+  }
+  lua_xmove(co, L, nres);
+  return nres;
+}
+
+static int co_resume(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co, 1, "coroutine");
+  int r = auxresume(L, co, lua_gettop(L) - 1);
+  lua_pushboolean(L, r >= 0);
+  lua_insert(L, r >= 0 ? -(r + 1) : -2);
+  return r >= 0 ? r + 1 : 2;
+}
+
+static int co_auxwrap(lua_State *L) {
+  lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+  int r = auxresume(L, co, lua_gettop(L));
+  if (r >= 0) return r;
+  int stat = lua_status(co);
+  if (stat != LUA_OK && stat != LUA_YIELD) { /* an error in the coroutine: close it */
+#if LUA_VERSION_RELEASE_NUM >= 50406
+    stat = lua_closethread(co, L);
+#else
+    stat = lua_resetthread(co);
+#endif
+    lua_xmove(co, L, 1);
+  }
+  if (stat != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) { /* where it was called */
+    luaL_where(L, 1);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+  }
+  return lua_error(L);
+}
+
+static int co_wrap(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_State *co = lua_newthread(L);
+  lua_pushvalue(L, 1);
+  lua_xmove(L, co, 1);
+  lua_pushcclosure(L, co_auxwrap, 1);
+  return 1;
+}
+
+static void patch_coroutines(lua_State *L) {
+  if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {
+    lua_getfield(L, -1, "resume");
+    int done = lua_tocfunction(L, -1) == co_resume;
+    lua_pop(L, 1);
+    if (!done) {
+      lua_pushcfunction(L, co_resume);
+      lua_setfield(L, -2, "resume");
+      lua_pushcfunction(L, co_wrap);
+      lua_setfield(L, -2, "wrap");
+    }
+  }
+  lua_pop(L, 1);
+}
+
 void sb_install_interrupt_hook(lua_State *L) {
+  patch_coroutines(L);
 #ifdef SIGNALS_DEFERRED
   if (!lua_gethook(L)) lua_sethook(L, count_hook, LUA_MASKCOUNT, 1000);
 #else

@@ -132,6 +132,43 @@ describe("Thread", function()
     assert.is_true(closed); assert.equal("Cancelled", kind)
   end)
 
+  it("cancel stops a busy loop inside a coroutine (resume and wrap), nested too", function()
+    for _, how in ipairs{"resume", "wrap", "nested"} do
+      local inside = strand.Event()
+      local t = strand.Thread{target = function(ev, how)
+        local function spin() ev:set(); while true do end end
+        if how == "resume" then
+          local ok, err = coroutine.resume(coroutine.create(spin))
+          return ok, err.kind -- the coroutine died of the cancel: resume says so
+        elseif how == "wrap" then
+          coroutine.wrap(spin)()
+        else
+          coroutine.wrap(function() coroutine.yield(1) end)() -- a finished switch first
+          coroutine.wrap(function() coroutine.wrap(spin)() end)()
+        end
+      end, args = {inside, how}}
+      t:start()
+      assert.is_true(inside:wait(10))
+      assert.is_true(t:cancel())
+      assert.is_true(t:join(10), how)
+      if how == "resume" then
+        local ok, kind = t:result()
+        assert.is_false(ok); assert.equal("Cancelled", kind)
+      else
+        assert.equal("Cancelled", t.error.kind)
+      end
+    end
+    -- and coroutines behave as Lua's own
+    local co = coroutine.create(function(a, b) local c = coroutine.yield(a + b); error("x" .. c, 0) end)
+    assert.same({true, 3}, {coroutine.resume(co, 1, 2)})
+    assert.same({false, "x5"}, {coroutine.resume(co, 5)})
+    assert.same({false, "cannot resume dead coroutine"}, {coroutine.resume(co)})
+    local ok, e = pcall(coroutine.wrap(function() error("boom") end))
+    assert.is_false(ok); assert.truthy(e:find("boom"))
+    local g = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+    assert.same({1, 2, 3}, {g(), g(), g()})
+  end)
+
   it("cancel wakes a thread blocked in sleep", function()
     local t = strand.Thread{target = function() strand.sleep(1000) end}
     t:start()

@@ -21,8 +21,9 @@
 ** the worker's slot; the owner reaps it then, at its next pool call or join.
 ** Replacements are the server's children and it reaps them. The owner waits
 ** only for its own pids, never waitpid(-1): nobody else's children are
-** collected. join returns when the server says every worker is gone; the
-** server itself is reaped later (next pool, or the end of the program).
+** collected. join returns when the server says every worker is gone, and
+** reaps the server, which exits then (one that does not within a second is
+** reaped later: at the next pool, or the end of the program).
 **
 ** Workers take tasks from a task queue in the arena and write each result
 ** straight into its Future or AsyncResult, so no result travels through the

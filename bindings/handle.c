@@ -77,16 +77,22 @@ static void ring_unlink(sb_handle *h) {
   h->prev = h->next = NULL;
 }
 
-void sb_handles_fork_prepare(lua_State *L) {
+void sb_handles_fork_prepare(lua_State *L, srt_obj *skip) {
   sb_handle *s = state_ring(L);
   for (sb_handle *h = s->next; h != s; h = h->next)
-    if (h->o) srt_incref(h->o);
+    if (h->o && h->o != skip) srt_incref(h->o);
 }
 
-void sb_handles_fork_undo(lua_State *L) {
+void sb_handles_fork_undo(lua_State *L, srt_obj *skip) {
   sb_handle *s = state_ring(L);
   for (sb_handle *h = s->next; h != s; h = h->next)
-    if (h->o) srt_decref(h->o);
+    if (h->o && h->o != skip) srt_decref(h->o);
+}
+
+void sb_handles_forget(lua_State *L, srt_obj *o) {
+  sb_handle *s = state_ring(L);
+  for (sb_handle *h = s->next; h != s; h = h->next)
+    if (h->o == o) h->o = NULL;
 }
 
 void sb_handles_fork_child(lua_State *L) {

@@ -277,7 +277,7 @@ static void spawn_thread(lua_State *L, sb_executor *ex) {
 /* ---- starting the process engine --------------------------------------------------- */
 static int start_engine_body(lua_State *L) {
   sb_executor *ex = lua_touserdata(L, 1);
-  sb_engine *e = sb_engine_start(L, ex->max_workers, ex->max_tasks, &ex->init, ex->init_len,
+  sb_engine *e = sb_engine_start(L, &ex->h, ex->max_workers, ex->max_tasks, &ex->init, ex->init_len,
                                  "ForkProcess");
   atomic_store(&ex->eng, e);
   return 0;

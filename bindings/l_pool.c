@@ -81,6 +81,7 @@ struct sb_engine {
   _Atomic uint32_t gone_sleepers;
   _Atomic uint32_t joined;
   pid_t owner;
+  srt_obj *self;                /* the Pool or executor: its workers take no reference on it */
   _Atomic pid_t server;
   int server_pidfd;             /* in the owner */
   void *init;                   /* (initializer, initargs), packed */
@@ -191,6 +192,7 @@ static void worker_main(lua_State *L, sb_engine *e, int i, pid_t parent, int fir
   signal(SIGTERM, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
   wslot *s = &e->slots[i];
+  sb_handles_forget(L, e->self);
   sb_handles_fork_child(L);
   atomic_store(&s->ctx, srt_self());
   push_worker_name(L, e->name, s->number);
@@ -240,10 +242,10 @@ static int spawn_worker(lua_State *L, sb_engine *e, int i, server_fds *fds) {
   wslot *s = &e->slots[i];
   s->number = atomic_fetch_add(&e->counter, 1) + 1;
   pid_t server = getpid();
-  sb_handles_fork_prepare(L);
+  sb_handles_fork_prepare(L, NULL); /* the owner's handles: forgotten here */
   pid_t pid = fork();
   if (pid < 0) {
-    sb_handles_fork_undo(L);
+    sb_handles_fork_undo(L, NULL);
     return -1;
   }
   if (pid == 0) {
@@ -424,6 +426,7 @@ static void stop_workers(lua_State *L, sb_engine *e) {
 
 static void server_main(lua_State *L, sb_engine *e) __attribute__((noreturn));
 static void server_main(lua_State *L, sb_engine *e) {
+  sb_handles_forget(L, e->self);
   sb_handles_fork_child(L);
   signal(SIGINT, SIG_IGN); /* Ctrl-C belongs to the owner, which ends the pool */
   sigset_t set;
@@ -631,7 +634,11 @@ static void orphans_atfork_child(void) {
 
 void sb_engine_orphan(sb_engine *e) {
   sb_engine_close(e);
-  if (e->owner != getpid() || atomic_load(&e->joined)) return;
+  if (e->owner != getpid()) return;
+  if (atomic_load(&e->joined)) { /* shut down: only the engine is left */
+    sb_engine_free(e);
+    return;
+  }
   pthread_mutex_lock(&orphan_mu);
   push_ptr((void **)&orphans, &norphans, &orphan_cap, sizeof *orphans, &e);
   pthread_mutex_unlock(&orphan_mu);
@@ -648,7 +655,7 @@ static void undo_start(sb_engine *e, int n) {
   }
 }
 
-sb_engine *sb_engine_start(lua_State *L, int nworkers, int maxtasks, void **init,
+sb_engine *sb_engine_start(lua_State *L, srt_obj *self, int nworkers, int maxtasks, void **init,
                            size_t init_len, const char *worker_name) {
   reap_orphans(0);
   sb_map_loop_prepare(L); /* once per process, not once per worker */
@@ -664,6 +671,7 @@ sb_engine *sb_engine_start(lua_State *L, int nworkers, int maxtasks, void **init
   e->nworkers = nworkers;
   e->maxtasks = maxtasks;
   e->owner = getpid();
+  e->self = self;
   e->server_pidfd = -1;
   snprintf(e->name, sizeof e->name, "%s", worker_name);
   for (int i = 0; i < nworkers; i++) e->slots[i].pidfd = -1;
@@ -679,23 +687,23 @@ sb_engine *sb_engine_start(lua_State *L, int nworkers, int maxtasks, void **init
   for (; made < nworkers; made++) {
     wslot *s = &e->slots[made];
     s->number = atomic_fetch_add(&e->counter, 1) + 1;
-    sb_handles_fork_prepare(L);
+    sb_handles_fork_prepare(L, self);
     pid_t pid = fork();
     if (pid == 0) worker_main(L, e, made, me, 1);
     if (pid < 0) {
       err = errno;
-      sb_handles_fork_undo(L);
+      sb_handles_fork_undo(L, self);
       break;
     }
     atomic_store(&s->pid, pid);
     atomic_store(&s->first, pid);
   }
-  if (!err) sb_handles_fork_prepare(L);
+  if (!err) sb_handles_fork_prepare(L, self);
   pid_t server = err ? -1 : fork();
   if (server == 0) server_main(L, e);
   if (server < 0 && !err) {
     err = errno;
-    sb_handles_fork_undo(L);
+    sb_handles_fork_undo(L, self);
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (err) {
@@ -1206,7 +1214,7 @@ static int l_pool_new(lua_State *L) {
   if (!lua_isnil(L, 6)) {
     p->init_len = sb_pack(L, 6, 2, NULL, 0, &p->init, "initializer");
   }
-  p->eng = sb_engine_start(L, (int)n, (int)maxtasks, &p->init, p->init_len, "ForkPoolWorker");
+  p->eng = sb_engine_start(L, &p->h, (int)n, (int)maxtasks, &p->init, p->init_len, "ForkPoolWorker");
   live_add(p);
   lua_settop(L, 9);
   return 1;

@@ -358,12 +358,12 @@ static int l_start(lua_State *L) {
   reap_finished();
   p->parent = getpid();
   atomic_store(&p->state, P_RUNNING);
-  sb_handles_fork_prepare(L);
+  sb_handles_fork_prepare(L, NULL);
   pid_t pid = fork();
   if (pid == 0) child_main(L, p);
   if (pid < 0) {
     int e = errno;
-    sb_handles_fork_undo(L);
+    sb_handles_fork_undo(L, NULL);
     atomic_store(&p->state, P_NEW);
     atomic_store(&p->started, 0);
     return sb_error(L, "OSError", "cannot fork: %s", strerror(e));

@@ -71,9 +71,12 @@ void sb_set_local_hooks(uint32_t type, void (*adopt)(srt_obj *o), void (*drop)(s
 ** fork, _prepare takes a reference for the child on each (_undo if fork
 ** failed); in the child, _child runs the adopt hooks for them again (after
 ** the types reset their per-process tables), and _release_all drops the
-** child's references just before it exits. */
-void sb_handles_fork_prepare(lua_State *L);
-void sb_handles_fork_undo(lua_State *L);
+** child's references just before it exits. A pool's workers take none on
+** the pool itself (skip), and _forget its handles: a pool that held itself
+** through its workers would never be collected, nor its workers ended. */
+void sb_handles_fork_prepare(lua_State *L, srt_obj *skip);
+void sb_handles_fork_undo(lua_State *L, srt_obj *skip);
+void sb_handles_forget(lua_State *L, srt_obj *o); /* its handles here name nothing now */
 void sb_handles_fork_child(lua_State *L);
 void sb_handles_release_all(lua_State *L);
 /* The object behind the handle at idx, or a Lua error naming the type. */
@@ -429,7 +432,7 @@ int sb_run_initializer(lua_State *L, const void *msg, size_t len);
 typedef struct sb_engine sb_engine;
 /* Fork the server and its workers from this state. *init (packed
 ** initializer and initargs, or NULL) is taken over and set to NULL. */
-sb_engine *sb_engine_start(lua_State *L, int nworkers, int maxtasks, void **init,
+sb_engine *sb_engine_start(lua_State *L, srt_obj *self, int nworkers, int maxtasks, void **init,
                            size_t init_len, const char *worker_name);
 int sb_engine_submit(sb_engine *e, sb_task *t); /* SRT_OK or SRT_BROKEN (closed) */
 void sb_engine_close(sb_engine *e);

@@ -344,6 +344,18 @@ describe("ProcessPoolExecutor", function()
     assert.equal("ready", ex:submit(function() return _G.from_init end):result(30))
   end)
 
+  it("gives its engine back after shutdown", function()
+    local function blocks() collectgarbage(); collectgarbage(); return strand.arena_stats().blocks end
+    do local ex = strand.ProcessPoolExecutor(1); ex:submit(print, 1):result(); ex:shutdown() end
+    local before = blocks()
+    for _ = 1, 5 do
+      local ex = strand.ProcessPoolExecutor(2)
+      assert.equal(3, ex:submit(function(a, b) return a + b end, 1, 2):result(30))
+      ex:shutdown()
+    end
+    assert.equal(before, blocks())
+  end)
+
   it("replaces workers after max_tasks_per_child tasks", function()
     local ex <close> = strand.ProcessPoolExecutor{max_workers = 1, max_tasks_per_child = 1}
     local a = ex:submit(strand.getpid):result(30)

@@ -115,6 +115,18 @@ describe("Pool", function()
     assert.equal(blocks, arena_blocks()) -- each worker gave back its process record
   end)
 
+  it("is terminated when collected without close, as Python's: its processes end", function()
+    local kids, blocks = children(), arena_blocks()
+    for _ = 1, 3 do
+      do local pool = strand.Pool(2); assert.same({4}, pool:map(square, {2})) end
+      collectgarbage(); collectgarbage() -- its workers held no reference on it
+    end
+    do local pool = strand.Pool(2); pool:close() end -- closed, not joined
+    collectgarbage(); collectgarbage()
+    assert.equal(kids, children())
+    assert.equal(blocks, arena_blocks())
+  end)
+
   it("runs tasks in its worker processes", function()
     local pool <close> = strand.Pool(2)
     local pids = pool:map(function() return strand.getpid() end, range(20), 1)

@@ -194,6 +194,7 @@ static void worker_main(lua_State *L, sb_engine *e, int i, pid_t parent, int fir
   wslot *s = &e->slots[i];
   sb_handles_forget(L, e->self);
   sb_handles_fork_child(L);
+  sb_child_exit_guard(L);
   atomic_store(&s->ctx, srt_self());
   push_worker_name(L, e->name, s->number);
   sb_process_name_self(L, lua_tostring(L, -1), e->owner);

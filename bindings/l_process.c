@@ -56,7 +56,7 @@ static sb_registry children = SB_REGISTRY_INIT;
 static unsigned long name_counter; /* per process, as Python's _children counter */
 static sb_process *self_proc;      /* current_process() in a child */
 static pid_t self_pid;
-static lua_State *child_L; /* the child's state, for the exit path of os.exit */
+static lua_State *child_L; /* the child's state, for the exit path of os.exit (a Process's or a pool worker's) */
 static pid_t child_tid;
 static srt_tctx *child_ctx; /* the child's own thread context */
 
@@ -214,14 +214,28 @@ static int l_process_new(lua_State *L) {
 }
 
 /* ---- the child side ----------------------------------------------------------------- */
+static pid_t closed_child; /* a child whose state was closed: os.exit(code, true) */
+
 static int clear_child_state(lua_State *L) {
   (void)L;
-  child_L = NULL; /* the state is being closed (os.exit(code, true)) */
+  child_L = NULL; /* the state is being closed: its handles give their references back */
+  closed_child = getpid();
   return 0;
+}
+
+void sb_child_exit_guard(lua_State *L) {
+  child_L = L;
+  child_tid = srt_gettid();
+  lua_newuserdatauv(L, 1, 0);
+  lua_createtable(L, 0, 1);
+  sb_setfn(L, "__gc", clear_child_state);
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, "strand.child_sentinel");
 }
 
 /* What the child holds in the arena for itself: its context, its object. */
 void sb_process_release_self(void) {
+  sb_threads_release_main();
   if (self_proc && self_pid == getpid()) {
     sb_process *p = self_proc;
     self_proc = NULL;
@@ -244,6 +258,7 @@ static void child_atexit(void) {
     sb_process_release_self();
   } else if (!child_L) {
     sb_processes_shutdown(0);
+    if (closed_child == getpid()) sb_process_release_self();
   }
 }
 
@@ -293,11 +308,7 @@ static _Noreturn void child_exit(lua_State *L, int code) {
 static int child_body(lua_State *L) {
   sb_process *p = lua_touserdata(L, 1);
   lua_remove(L, 1);
-  lua_newuserdatauv(L, 1, 0);
-  lua_createtable(L, 0, 1);
-  sb_setfn(L, "__gc", clear_child_state);
-  lua_setmetatable(L, -2);
-  lua_setfield(L, LUA_REGISTRYINDEX, "strand.child_sentinel");
+  sb_child_exit_guard(L);
   lua_pushstring(L, p->name);
   lua_setfield(L, LUA_REGISTRYINDEX, "strand.name");
   lua_pushnil(L);
@@ -331,8 +342,6 @@ static _Noreturn void child_main(lua_State *L, sb_process *p) {
   self_proc = p;
   srt_incref(&p->h); /* current_process() keeps it */
   self_pid = p->pid;
-  child_L = L;
-  child_tid = srt_gettid();
   sb_handles_fork_child(L);
   int code = 1;
   lua_pushcfunction(L, child_body);

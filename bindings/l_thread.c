@@ -72,6 +72,14 @@ static sb_thread *get_main_thread(lua_State *L) {
   return t;
 }
 
+void sb_threads_release_main(void) {
+  if (main_thread && main_pid == srt_self_pid()) {
+    srt_obj *o = &main_thread->h;
+    main_thread = NULL;
+    srt_decref(o);
+  }
+}
+
 /* A worker state records its thread as a plain pointer; the handle (and the
 ** Thread metatable) is made only if the script asks for it. */
 static void push_current(lua_State *L) {

@@ -221,6 +221,10 @@ void sb_process_name_self(lua_State *L, const char *name, pid_t owner); /* in a 
 /* A child on its way out (a Process's, a pool worker) gives back its own
 ** process record and thread context. */
 void sb_process_release_self(void);
+/* In a forked child whose code may call os.exit (a Process's target, a pool
+** worker's tasks): exit() gives back the references of L's handles and the
+** child's own record, as the child's normal end does. */
+void sb_child_exit_guard(lua_State *L);
 void sb_open_queue(lua_State *L);
 void sb_open_pipe(lua_State *L);
 void sb_open_shared(lua_State *L);
@@ -235,6 +239,8 @@ void sb_module_complete(lua_State *L, int idx);
 /* End-of-program work for the CLI and strand_shutdown: join non-daemon
 ** threads and processes, end daemon ones. */
 void sb_threads_shutdown(int cancel_all);
+/* A child on its way out drops its MainThread object (made if it asked). */
+void sb_threads_release_main(void);
 void sb_processes_shutdown(int kill_all);
 /* In a forked child, make SIGINT interrupt the child's thread (embed.c). */
 void sb_sigint_after_fork(void);

@@ -115,6 +115,22 @@ describe("Pool", function()
     assert.equal(blocks, arena_blocks()) -- each worker gave back its process record
   end)
 
+  it("gives back what a worker held when a task calls os.exit", function()
+    local function life()
+      local pool = strand.Pool(1)
+      local ok, e = pcall(pool.apply, pool, function(c) strand.threading.current_thread(); os.exit(c) end, {2})
+      assert.is_false(ok); assert.equal("ProcessDied", e.kind)
+      assert.truthy(e.message:find("exited with code 2", 1, true), e.message)
+      ok = pcall(pool.apply, pool, os.exit, {0, true}) -- its state closed first
+      assert.is_false(ok)
+      pool:close(); assert.is_true(pool:join(30))
+    end
+    life()
+    local blocks = arena_blocks()
+    for _ = 1, 3 do life() end
+    assert.equal(blocks, arena_blocks())
+  end)
+
   it("is terminated when collected without close, as Python's: its processes end", function()
     local kids, blocks = children(), arena_blocks()
     for _ = 1, 3 do

@@ -221,6 +221,25 @@ describe("Process", function()
     assert.is_nil(proc_state(pid))
   end)
 
+  it("gives its arena memory back however it ends: os.exit(code, true), after current_thread()", function()
+    local function blocks() collectgarbage(); collectgarbage(); return strand.arena_stats().blocks end
+    local targets = {
+      function() strand.threading.current_thread() end, -- its MainThread object
+      function() os.exit(0, true) end,                   -- its state closed by os.exit
+      function() strand.threading.main_thread(); os.exit(3) end,
+    }
+    for _, f in ipairs(targets) do -- once first: what a first use makes once per process
+      local p = strand.Process{target = f}; p:start(); assert.is_true(p:join(30))
+    end
+    local before = blocks()
+    for _ = 1, 3 do
+      for _, f in ipairs(targets) do
+        local p = strand.Process{target = f}; p:start(); assert.is_true(p:join(30))
+      end
+    end
+    assert.equal(before, blocks())
+  end)
+
   it("a handle works in another thread of the parent", function()
     local go = strand.Queue()
     local p = strand.Process{target = function() go:get(true, 30) end}

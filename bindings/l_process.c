@@ -235,6 +235,7 @@ void sb_child_exit_guard(lua_State *L) {
 
 /* What the child holds in the arena for itself: its context, its object. */
 void sb_process_release_self(void) {
+  sb_threads_settle();
   sb_threads_release_main();
   if (self_proc && self_pid == getpid()) {
     sb_process *p = self_proc;

@@ -34,6 +34,10 @@ typedef struct sb_thread {
 } sb_thread;
 
 /* ---- the live threads of this process -------------------------------------- */
+/* Threads between waking their joiners and dropping their own reference: a
+** child that exits right after a join waits for them (sb_threads_settle), or
+** the reference would be lost with the process. */
+static _Atomic uint32_t finishing;
 static sb_registry live = SB_REGISTRY_INIT;
 static sb_thread *main_thread;
 static pid_t main_pid;
@@ -222,11 +226,20 @@ static void *thread_main(void *arg) {
   free(sr->path);
   free(sr->cpath);
   free(sr);
+  atomic_fetch_add(&finishing, 1);
   live_remove(t); /* first: after join, enumerate() no longer lists it */
   atomic_store(&t->state, TS_DONE);
   srt_futex_wake(&t->state, INT32_MAX);
   srt_decref(&t->h);
+  if (atomic_fetch_sub(&finishing, 1) == 1) srt_futex_wake(&finishing, INT32_MAX);
   return NULL;
+}
+
+void sb_threads_settle(void) {
+  int64_t deadline = srt_deadline(1.0);
+  uint32_t n;
+  while ((n = atomic_load(&finishing)) != 0)
+    if (srt_futex_wait(&finishing, n, deadline) != SRT_OK) break; /* timed out, or interrupted */
 }
 
 /* ---- Lua API ------------------------------------------------------------------- */

@@ -241,6 +241,8 @@ void sb_module_complete(lua_State *L, int idx);
 void sb_threads_shutdown(int cancel_all);
 /* A child on its way out drops its MainThread object (made if it asked). */
 void sb_threads_release_main(void);
+/* Wait (1 s at most) for threads that have woken their joiners to finish. */
+void sb_threads_settle(void);
 void sb_processes_shutdown(int kill_all);
 /* In a forked child, make SIGINT interrupt the child's thread (embed.c). */
 void sb_sigint_after_fork(void);

@@ -221,12 +221,16 @@ describe("Process", function()
     assert.is_nil(proc_state(pid))
   end)
 
-  it("gives its arena memory back however it ends: os.exit(code, true), after current_thread()", function()
+  it("gives its arena memory back however it ends: os.exit(code, true), after current_thread(), a join", function()
     local function blocks() collectgarbage(); collectgarbage(); return strand.arena_stats().blocks end
     local targets = {
       function() strand.threading.current_thread() end, -- its MainThread object
       function() os.exit(0, true) end,                   -- its state closed by os.exit
       function() strand.threading.main_thread(); os.exit(3) end,
+      function() -- exits right after a join: the thread's own reference is dropped first
+        local t = strand.Thread{target = function() return ("x"):rep(1000) end}
+        t:start(); t:join()
+      end,
     }
     for _, f in ipairs(targets) do -- once first: what a first use makes once per process
       local p = strand.Process{target = f}; p:start(); assert.is_true(p:join(30))

@@ -493,14 +493,8 @@ static int new_executor(lua_State *L, int is_process) {
   if (!lua_isnoneornil(L, 1) && !lua_istable(L, 1) && lua_type(L, 1) != LUA_TNUMBER)
     return luaL_argerror(L, 1, "options table or max_workers expected");
   lua_settop(L, 5);
-  int table = lua_istable(L, 1);
-  if (table) sb_check_options(L, 1, what, keys);
   sb_optsrc src[4];
-  for (int i = 0; i < 4; i++) { /* at 6..9 */
-    src[i] = (sb_optsrc){what, keys[i], table ? 0 : i + 1};
-    if (table) lua_getfield(L, 1, keys[i]);
-    else lua_pushvalue(L, i + 1);
-  }
+  sb_push_options(L, what, keys, src); /* at 6..9 */
   int init = is_process ? 7 : 8;
   sb_opt_type(L, init, &src[init - 6], LUA_TFUNCTION);
   sb_opt_type(L, init + 1, &src[init - 5], LUA_TTABLE);

@@ -570,14 +570,8 @@ static void reap_server(sb_engine *e, int64_t deadline) {
   int64_t limit = srt_deadline(1.0);
   if (deadline > limit || deadline == SRT_FOREVER) deadline = limit;
   struct pollfd pf = {e->server_pidfd, POLLIN, 0};
-  for (;;) {
-    int64_t left = deadline - srt_now_ns();
-    int r = poll(&pf, 1, left > 0 ? (int)(left / 1000000) + 1 : 0);
-    if (r > 0) break;
-    if (r == 0 || errno != EINTR) return;
-  }
-  while (waitpid(srv, NULL, 0) < 0 && errno == EINTR) {
-  }
+  if (srt_poll(&pf, 1, deadline) != SRT_OK) return; /* not yet, or interrupted */
+  srt_reap(srv, NULL, 1);
   close(e->server_pidfd);
   e->server_pidfd = -1;
   atomic_store(&e->server, 0);
@@ -1182,18 +1176,10 @@ static int pool_tostring(lua_State *L) {
 static int l_pool_new(lua_State *L) {
   static const char *const keys[] = {"processes", "initializer", "initargs", "maxtasksperchild", NULL};
   lua_settop(L, 4);
-  int table = lua_istable(L, 1);
-  if (table) {
-    sb_check_options(L, 1, "Pool", keys);
-    for (int i = 0; i < 4; i++) lua_getfield(L, 1, keys[i]);
-  } else {
-    if (!lua_isnil(L, 1) && lua_type(L, 1) != LUA_TNUMBER)
-      return luaL_argerror(L, 1, "options table or number of processes expected");
-    for (int i = 1; i <= 4; i++) lua_pushvalue(L, i);
-  }
-  /* 5 processes, 6 initializer, 7 initargs, 8 maxtasksperchild */
+  if (!lua_istable(L, 1) && !lua_isnil(L, 1) && lua_type(L, 1) != LUA_TNUMBER)
+    return luaL_argerror(L, 1, "options table or number of processes expected");
   sb_optsrc src[4];
-  for (int i = 0; i < 4; i++) src[i] = (sb_optsrc){"Pool", keys[i], table ? 0 : i + 1};
+  sb_push_options(L, "Pool", keys, src); /* 5 processes, 6 initializer, 7 initargs, 8 maxtasksperchild */
   lua_Integer n = sb_opt_integer(L, 5, &src[0], 0);
   if (lua_isnil(L, 5)) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -97,6 +97,10 @@ typedef struct sb_optsrc {
   const char *what, *key;
   int pos;
 } sb_optsrc;
+/* A constructor's options, from the table at 1 (its keys checked) or
+** positionally from 1 on: pushes one value per key, in keys' order, and
+** fills src (one entry per key) for their errors. */
+void sb_push_options(lua_State *L, const char *what, const char *const keys[], sb_optsrc *src);
 /* The integer at slot, dflt when nil; a float or string is an error. */
 lua_Integer sb_opt_integer(lua_State *L, int slot, const sb_optsrc *src, lua_Integer dflt);
 /* The value at slot is nil or of type (LUA_TFUNCTION, LUA_TTABLE, LUA_TSTRING). */

@@ -23,6 +23,16 @@ void sb_check_options(lua_State *L, int idx, const char *what, const char *const
   }
 }
 
+void sb_push_options(lua_State *L, const char *what, const char *const keys[], sb_optsrc *src) {
+  int table = lua_istable(L, 1);
+  if (table) sb_check_options(L, 1, what, keys);
+  for (int i = 0; keys[i]; i++) {
+    src[i] = (sb_optsrc){what, keys[i], table ? 0 : i + 1};
+    if (table) lua_getfield(L, 1, keys[i]);
+    else lua_pushvalue(L, i + 1);
+  }
+}
+
 /* The error names the option as the caller wrote it: a key of the options
 ** table, or an argument by its position (in lauxlib's words then). */
 static int opt_error(lua_State *L, const sb_optsrc *src, int slot, const char *expected) {
